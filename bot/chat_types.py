@@ -1,0 +1,63 @@
+"""Plain data shared by the model client and the conversation logic (no I/O imports here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, NotRequired, TypedDict
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(TypedDict):
+    """One chat message, exactly as the chat completions API takes it."""
+
+    role: Role
+    content: str
+
+
+class StoredMessage(TypedDict):
+    """A message as the history store keeps it: `tokens` is its best known token count."""
+
+    role: str
+    content: str
+    tokens: NotRequired[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one Azure response (`usage` object)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOptions:
+    """Per-call knobs. `None` means "do not send the field" (the service default applies)."""
+
+    deployment: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """What one completion produced. `content` is "" when the service returned none."""
+
+    content: str
+    finish_reason: str | None
+    usage: Usage | None
+    model: str
+    request_id: str | None
+    deployment: str
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -1,0 +1,121 @@
+"""Command line: `python -m bot [serve|socket|ask|...]`. The only code that reads the environment.
+
+Exit codes: 0 ok, 1 an API or service error (its mapped message is printed), 2 a configuration
+error (the message says how to fix it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.chat_types import ChatOptions, Usage
+from bot.errors import BotError, ConfigError
+from bot.settings import Settings, load_settings
+
+EXIT_OK, EXIT_API, EXIT_CONFIG = 0, 1, 2
+
+
+def usage_line(usage: Usage | None, deployment: str) -> str:
+    """`prompt 58 · completion 68 · total 126 tokens · gpt-35-turbo`"""
+    if usage is None:
+        return f"usage not reported · {deployment}"
+    return (
+        f"prompt {usage.prompt_tokens} · completion {usage.completion_tokens} · "
+        f"total {usage.total_tokens} tokens · {deployment}"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Azure OpenAI in Slack threads. Without a command: Socket Mode when "
+        "SLACK_APP_TOKEN is set, else the HTTP server.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    ask = sub.add_parser("ask", help="ask the model once from the terminal, like the quickstart")
+    ask.add_argument("question")
+    ask.add_argument("--system", help="system prompt (default: BOT_SYSTEM_PROMPT)")
+    ask.add_argument("--thread", help="continue a conversation kept in the store under NAME")
+    ask.add_argument("--json", action="store_true", help="print the raw response body")
+    ask.add_argument("--stream", action="store_true", help="print the answer as it streams")
+    return parser
+
+
+async def _ask(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_core, default_turn_settings
+
+    core = build_core(settings)
+    try:
+        turn = default_turn_settings(settings)
+        if args.system is not None:
+            turn = type(turn)(args.system, turn.history_turns, turn.context_window, turn.options)
+        streamed = False
+
+        async def show(piece: str) -> None:
+            nonlocal streamed
+            streamed = True
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+
+        on_delta = show if args.stream and not args.json else None
+        if args.thread:
+            reply = await core.conversation.answer(
+                f"cli:{args.thread}", args.question, turn, on_delta=on_delta
+            )
+            result = reply.result
+        else:
+            messages = [
+                {"role": "system", "content": turn.system_prompt},
+                {"role": "user", "content": args.question},
+            ]
+            result = await core.azure.complete(
+                messages,  # type: ignore[arg-type]
+                turn.options or ChatOptions(),
+                on_delta=on_delta,
+            )
+        if args.json:
+            print(json.dumps(result.raw, indent=2, ensure_ascii=False))
+            return EXIT_OK
+        if streamed:
+            print()
+        else:
+            print(result.content or "(the model returned no text)")
+        if result.finish_reason == "length":
+            print("(the answer was cut off at max_tokens)")
+        print(usage_line(result.usage, result.deployment))
+        return EXIT_OK
+    finally:
+        await core.aclose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = load_settings()
+        logging.getLogger().setLevel(settings.bot_log_level)
+        if args.command == "ask":
+            logging.getLogger().setLevel(logging.WARNING)
+            return asyncio.run(_ask(settings, args))
+        raise ConfigError(
+            "Slack modes (serve, socket) are not built yet; only `python -m bot ask` works."
+        )
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except BotError as exc:
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        if getattr(exc, "request_id", None):
+            print(f"(request id {exc.request_id})", file=sys.stderr)  # type: ignore[attr-defined]
+        return EXIT_API
+    except KeyboardInterrupt:
+        return 130

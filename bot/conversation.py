@@ -1,0 +1,205 @@
+"""One turn of a thread's conversation: history in, model call, history out. Knows nothing of Slack.
+
+A turn holds the thread's lock for its whole length, so concurrent messages in one thread are
+answered one after another and each sees the turns before it. The new user message and the answer
+are saved together, and only after the model answered: a failed call leaves the history as it was,
+so asking again works.
+
+Token budget: the prompt must fit in `context_window - max_tokens`. Answers' sizes are known exactly
+(`usage.completion_tokens`); a user message's size is learned from `usage.prompt_tokens` minus what
+the rest of the prompt was counted as, else estimated conservatively. When Azure still answers
+`context_length_exceeded`, the older half of the history is dropped and the call is tried once more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.chat_types import ChatOptions, ChatResult, Message, StoredMessage, Usage
+from bot.errors import ContextTooLong
+
+DeltaCallback = Callable[[str], Awaitable[None]]
+MESSAGE_OVERHEAD = 4
+"""Tokens the chat format adds per message (role and separators), rounded up."""
+
+
+class ChatModel(Protocol):
+    """What the conversation needs from a model client (AzureOpenAIClient fits)."""
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        options: ChatOptions,
+        *,
+        on_delta: DeltaCallback | None = None,
+    ) -> ChatResult: ...
+
+
+class TurnHandle(Protocol):
+    """A thread held for one turn: its history, and where to put the new messages."""
+
+    @property
+    def history(self) -> list[StoredMessage]: ...
+
+    def save(self, *messages: StoredMessage) -> None: ...
+
+
+class ThreadStore(Protocol):
+    """What the conversation needs from the history store (HistoryStore fits)."""
+
+    def turn(self, thread: str, limit: int) -> AbstractAsyncContextManager[TurnHandle]: ...
+
+
+def estimate_tokens(text: str) -> int:
+    """A deliberately high guess: one token per 3 UTF-8 bytes (CJK: one per character)."""
+    return -(-len(text.encode("utf-8")) // 3) + MESSAGE_OVERHEAD
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSettings:
+    """The effective settings of one turn (channel over workspace over environment)."""
+
+    system_prompt: str
+    history_turns: int
+    context_window: int
+    options: ChatOptions = field(default_factory=ChatOptions)
+
+    @property
+    def prompt_budget(self) -> int:
+        return self.context_window - (self.options.max_tokens or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer of one turn and what it cost."""
+
+    result: ChatResult
+    dropped_messages: int = 0
+    """Older messages left out of the prompt to fit the context window."""
+
+    @property
+    def text(self) -> str:
+        return self.result.content
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.result.usage
+
+
+def _tokens(message: StoredMessage) -> int:
+    value = message.get("tokens")
+    if isinstance(value, int) and value > 0:
+        return value
+    return estimate_tokens(message["content"])
+
+
+def fit_history(
+    history: Sequence[StoredMessage], fixed_tokens: int, budget: int
+) -> tuple[list[StoredMessage], int]:
+    """Drop the oldest messages until the prompt fits; never start on an orphan answer.
+
+    Returns the kept messages and how many were dropped. Raises `ContextTooLong` when even the
+    system prompt and the new question alone do not fit.
+    """
+    if fixed_tokens > budget:
+        raise ContextTooLong(
+            f"system prompt and question need ~{fixed_tokens} tokens; budget is {budget}"
+        )
+    kept = list(history)
+    total = fixed_tokens + sum(_tokens(m) for m in kept)
+    while kept and (total > budget or kept[0]["role"] == "assistant"):
+        total -= _tokens(kept.pop(0))
+    return kept, len(history) - len(kept)
+
+
+class Conversation:
+    """Runs turns against an injected model and store."""
+
+    def __init__(self, model: ChatModel, store: ThreadStore) -> None:
+        self._model = model
+        self._store = store
+
+    async def answer(
+        self,
+        thread: str,
+        text: str,
+        settings: TurnSettings,
+        *,
+        on_delta: DeltaCallback | None = None,
+    ) -> Reply:
+        """Answer `text` in `thread`, saving the question and the answer on success only."""
+        system: StoredMessage = {"role": "system", "content": settings.system_prompt}
+        question: StoredMessage = {"role": "user", "content": text}
+        fixed = _tokens(system) + _tokens(question)
+        async with self._store.turn(thread, settings.history_turns * 2) as turn:
+            history, dropped = fit_history(turn.history, fixed, settings.prompt_budget)
+            try:
+                result = await self._model.complete(
+                    _messages(system, history, question), settings.options, on_delta=on_delta
+                )
+            except ContextTooLong:
+                if not history:
+                    raise
+                # Our count was too low (the estimate is not the tokenizer): keep the newer half.
+                keep = len(history) // 2
+                dropped += len(history) - keep
+                history = history[len(history) - keep :]
+                while history and history[0]["role"] == "assistant":
+                    history.pop(0)
+                    dropped += 1
+                result = await self._model.complete(
+                    _messages(system, history, question), settings.options, on_delta=on_delta
+                )
+            turn.save(
+                _with_tokens(question, _learned_question_tokens(result, system, history)),
+                _with_tokens(
+                    {"role": "assistant", "content": result.content},
+                    result.usage.completion_tokens if result.usage else None,
+                ),
+            )
+        return Reply(result, dropped)
+
+
+def _messages(
+    system: StoredMessage, history: Sequence[StoredMessage], question: StoredMessage
+) -> list[Message]:
+    out: list[Message] = [{"role": "system", "content": system["content"]}]
+    for m in history:
+        if m["role"] == "user":
+            out.append({"role": "user", "content": m["content"]})
+        elif m["role"] == "assistant":
+            out.append({"role": "assistant", "content": m["content"]})
+    out.append({"role": "user", "content": question["content"]})
+    return out
+
+
+def _learned_question_tokens(
+    result: ChatResult, system: StoredMessage, history: Sequence[StoredMessage]
+) -> int | None:
+    if result.usage is None or result.usage.prompt_tokens <= 0:
+        return None
+    rest = _tokens(system) + sum(_tokens(m) for m in history)
+    learned = result.usage.prompt_tokens - rest
+    return learned if learned > 0 else None
+
+
+def _with_tokens(message: StoredMessage, tokens: int | None) -> StoredMessage:
+    return {
+        "role": message["role"],
+        "content": message["content"],
+        "tokens": tokens if tokens else _tokens(message),
+    }
+
+
+__all__ = [
+    "ChatModel",
+    "Conversation",
+    "Reply",
+    "ThreadStore",
+    "TurnSettings",
+    "estimate_tokens",
+    "fit_history",
+]

@@ -1,0 +1,197 @@
+"""Thread history, per-thread locks and event dedup, on an injected `redis.asyncio` client.
+
+Key schema (prefix configurable, default ``bot:``; every key is versioned ``v1``). The part in
+braces is a Redis Cluster hash tag, so a thread's history and lock live in one slot:
+
+| key                                   | type   | written by            | expiry               |
+|---------------------------------------|--------|-----------------------|----------------------|
+| ``{p}v1:hist:{<thread>}``             | list   | `Turn` exit (MULTI)   | history TTL          |
+| ``{p}v1:lock:{<thread>}``             | string | `turn()` (SET NX PX)  | lock timeout         |
+| ``{p}v1:once:<name>``                 | string | `claim()` (SET NX EX) | given per claim      |
+
+``<thread>`` is an opaque id chosen by the caller: ``team:channel:thread_ts`` for Slack,
+``cli:NAME`` for ``python -m bot ask --thread NAME``. Each list item is a JSON object
+``{"role", "content", "tokens"}``; ``tokens`` is the best known token count of that message.
+
+Round trips per turn are kept low on purpose (the benchmark counts them): taking the lock and
+reading the history is one pipeline; appending the turn, trimming, setting the TTL and releasing
+the lock is another.
+
+The same code runs on a real Redis and on fakeredis (the embedded store used when ``REDIS_URL`` is
+unset). Every redis-py error is translated into `StoreUnavailable` here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from bot.chat_types import StoredMessage
+from bot.errors import StoreUnavailable, ThreadBusy
+
+# Compare-and-delete: only the holder's token may release the lock.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+REDIS_ERRORS = (redis_errors.RedisError, OSError)
+
+
+class Turn:
+    """A held thread lock plus the history read under it. `save()` queues the new turn; it is
+    written, with the lock release, in one round trip when the `turn()` block exits normally."""
+
+    def __init__(self, history: list[StoredMessage]) -> None:
+        self.history = history
+        self.pending: list[StoredMessage] = []
+
+    def save(self, *messages: StoredMessage) -> None:
+        self.pending.extend(messages)
+
+
+class HistoryStore:
+    """Everything the bot keeps per thread. All methods raise `StoreUnavailable` on Redis errors."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "bot:",
+        max_messages: int = 40,
+        ttl_seconds: int = 30 * 86_400,
+        lock_timeout: float = 120.0,
+        lock_wait: float | None = None,
+    ) -> None:
+        self.redis = redis
+        self.prefix = f"{prefix}v1:"
+        self.max_messages = max_messages
+        self.ttl_seconds = ttl_seconds
+        self.lock_timeout = lock_timeout
+        self.lock_wait = lock_timeout if lock_wait is None else lock_wait
+        self._release = redis.register_script(_RELEASE)
+
+    def history_key(self, thread: str) -> str:
+        return f"{self.prefix}hist:{{{thread}}}"
+
+    def lock_key(self, thread: str) -> str:
+        return f"{self.prefix}lock:{{{thread}}}"
+
+    def once_key(self, name: str) -> str:
+        return f"{self.prefix}once:{name}"
+
+    async def ping(self) -> bool:
+        """True when Redis answers; never raises (used by /readyz)."""
+        try:
+            return bool(await self.redis.ping())
+        except REDIS_ERRORS:
+            return False
+
+    async def claim(self, names: Sequence[str], ttl_seconds: int) -> list[bool]:
+        """`SET NX EX` each name in one round trip; True where this caller was first."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.set(self.once_key(name), "1", nx=True, ex=ttl_seconds)
+                results = await pipe.execute()
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+        return [bool(r) for r in results]
+
+    async def release_claims(self, names: Sequence[str]) -> None:
+        """Forget claims, so a redelivery of work that could not be done is tried again."""
+        try:
+            await self.redis.delete(*(self.once_key(n) for n in names))
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+
+    async def exists(self, thread: str) -> bool:
+        try:
+            return bool(await self.redis.exists(self.history_key(thread)))
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+
+    async def load(self, thread: str, limit: int | None = None) -> list[StoredMessage]:
+        """The last `limit` messages of a thread, oldest first (no lock)."""
+        try:
+            raw = await self.redis.lrange(self.history_key(thread), -limit if limit else 0, -1)
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+        return _decode(raw)
+
+    @asynccontextmanager
+    async def turn(self, thread: str, limit: int) -> AsyncIterator[Turn]:
+        """Hold the thread's lock, read its last `limit` messages, and write what was saved.
+
+        The lock expires after `lock_timeout`, so a crashed replica cannot wedge a thread.
+        Raises `ThreadBusy` when the lock cannot be had within `lock_wait`.
+        """
+        token = secrets.token_hex(8)
+        history = await self._acquire(thread, token, limit)
+        turn = Turn(history)
+        try:
+            yield turn
+        except BaseException:
+            await self._unlock_quietly(thread, token)
+            raise
+        await self._commit(thread, token, turn.pending)
+
+    async def _acquire(self, thread: str, token: str, limit: int) -> list[StoredMessage]:
+        deadline = time.monotonic() + self.lock_wait
+        pause = 0.01
+        lock_ms = int(self.lock_timeout * 1000)
+        start = -limit if limit > 0 else 0
+        while True:
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.set(self.lock_key(thread), token, nx=True, px=lock_ms)
+                    pipe.lrange(self.history_key(thread), start, -1)
+                    got, raw = await pipe.execute()
+            except REDIS_ERRORS as exc:
+                raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+            if got:
+                return _decode(raw) if limit > 0 else []
+            if time.monotonic() + pause > deadline:
+                raise ThreadBusy(f"lock on {thread} not free after {self.lock_wait:.0f}s")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+    async def _commit(self, thread: str, token: str, pending: list[StoredMessage]) -> None:
+        key = self.history_key(thread)
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                if pending:
+                    pipe.rpush(key, *(json.dumps(m, ensure_ascii=False) for m in pending))
+                    pipe.ltrim(key, -self.max_messages, -1)
+                    pipe.expire(key, self.ttl_seconds)
+                pipe.evalsha(self._release.sha, 1, self.lock_key(thread), token)
+                await pipe.execute()
+        except redis_errors.NoScriptError:
+            await self._release(keys=[self.lock_key(thread)], args=[token])
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+
+    async def _unlock_quietly(self, thread: str, token: str) -> None:
+        with contextlib.suppress(*REDIS_ERRORS):  # the lock expires by itself anyway
+            await self._release(keys=[self.lock_key(thread)], args=[token])
+
+
+def _decode(raw: list[Any]) -> list[StoredMessage]:
+    messages: list[StoredMessage] = []
+    for item in raw:
+        try:
+            data = json.loads(item)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("content"), str):
+            messages.append(data)  # type: ignore[arg-type]
+    return messages

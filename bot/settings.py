@@ -1,0 +1,199 @@
+"""The bot's one settings class, read from the environment and from `.env`.
+
+Every name is the contract's (see the README's configuration table). Secrets are `SecretStr`, so a
+settings dump or an exception repr never shows them. Validation fails fast with a sentence that says
+where to find or how to fix the value, because the person reading it is usually setting the bot up
+for the first time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+DEFAULT_API_VERSION = "2024-10-21"
+"""Latest GA api-version of the deployment-path API (reference/azure-openai.md §7.3)."""
+
+_PORTAL_HINT = (
+    "Find it in the Azure portal: open your Azure OpenAI resource, then "
+    "Resource Management > Keys and Endpoint."
+)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment, validated once at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
+
+    azure_openai_endpoint: str = ""
+    azure_openai_key: SecretStr | None = None
+    azure_openai_key_2: SecretStr | None = None
+    azure_openai_ad_token: SecretStr | None = None
+    azure_openai_deployment: str = "gpt-35-turbo"
+    azure_openai_api_version: str = DEFAULT_API_VERSION
+    azure_openai_timeout: float = Field(default=60.0, gt=0)
+    azure_openai_max_retries: int = Field(default=3, ge=0, le=10)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    redis_url: SecretStr | None = None
+    """May carry a password (`redis://:pw@host`), hence secret."""
+
+    bot_slash_command: str = "/gpt"
+    bot_admin_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    bot_redis_prefix: str = "bot:"
+    bot_system_prompt: str = (
+        "You are a helpful assistant in a Slack workspace. Answer concisely; use Markdown."
+    )
+    bot_temperature: float | None = Field(default=None, ge=0, le=2)
+    bot_top_p: float | None = Field(default=None, ge=0, le=1)
+    bot_max_tokens: int = Field(default=1000, ge=1, le=128_000)
+    bot_context_window: int = Field(default=16_000, ge=256, le=2_000_000)
+    bot_history_turns: int = Field(default=20, ge=0, le=500)
+    bot_history_ttl_days: float = Field(default=30, gt=0)
+    bot_lock_timeout: float = Field(default=120, gt=0)
+    bot_drain_seconds: float = Field(default=25, ge=0)
+    bot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    bot_log_content: bool = False
+    """Log message text (debug only). Off by default: Slack messages are the team's data."""
+
+    @field_validator(
+        "azure_openai_key",
+        "azure_openai_key_2",
+        "azure_openai_ad_token",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "redis_url",
+        "bot_temperature",
+        "bot_top_p",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `KEY=` in a .env file means "not set", not "the empty key".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("bot_admin_user_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("bot_log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("azure_openai_endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError(
+                "AZURE_OPENAI_ENDPOINT is not set. It looks like "
+                f"https://YOUR-RESOURCE.openai.azure.com/. {_PORTAL_HINT}"
+            )
+        # The quickstart's endpoint ends in '/'; joining it naively gives '//openai' and a 404.
+        value = value.rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(
+                f"AZURE_OPENAI_ENDPOINT must be a URL such as https://YOUR-RESOURCE.openai.azure.com/"
+                f" (got {value!r}). {_PORTAL_HINT}"
+            )
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError(
+                "AZURE_OPENAI_ENDPOINT must use https:// (plain http is only allowed for a local "
+                "test server on 127.0.0.1 or localhost); the key would travel in clear text."
+            )
+        if parts.path.rstrip("/").endswith("/openai") or "/openai/" in parts.path + "/":
+            raise ValueError(
+                "AZURE_OPENAI_ENDPOINT should be the resource URL only, without '/openai/...' "
+                "(e.g. https://YOUR-RESOURCE.openai.azure.com/)."
+            )
+        return value
+
+    @field_validator("azure_openai_deployment", "azure_openai_api_version")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slash_api_url(cls, value: str) -> str:
+        # slack_sdk joins base_url + method, so the base must end with '/'.
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("bot_slash_command")
+    @classmethod
+    def _check_command(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith("/") or len(value) < 2 or " " in value:
+            raise ValueError("BOT_SLASH_COMMAND must look like /gpt")
+        return value
+
+    @model_validator(mode="after")
+    def _need_some_azure_auth(self) -> Settings:
+        if self.azure_openai_key is None and self.azure_openai_ad_token is None:
+            raise ValueError(
+                "AZURE_OPENAI_KEY is not set. Use KEY1 or KEY2 of your resource. " + _PORTAL_HINT
+            )
+        return self
+
+    def require_slack(self, *, socket_mode: bool) -> None:
+        """Fail with the fix when a Slack mode lacks its tokens."""
+        missing: list[str] = []
+        if self.slack_bot_token is None:
+            missing.append(
+                "SLACK_BOT_TOKEN (xoxb-..., from your Slack app's OAuth & Permissions page)"
+            )
+        if socket_mode and self.slack_app_token is None:
+            missing.append(
+                "SLACK_APP_TOKEN (xapp-..., Basic Information > App-Level Tokens, "
+                "scope connections:write)"
+            )
+        if not socket_mode and self.slack_signing_secret is None:
+            missing.append("SLACK_SIGNING_SECRET (Basic Information > App Credentials)")
+        if missing:
+            raise ConfigError("Missing settings: " + "; ".join(missing) + ".")
+
+    @property
+    def history_ttl_seconds(self) -> int:
+        return int(self.bot_history_ttl_days * 86_400)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build `Settings` or raise `ConfigError` whose message lists every problem and its fix."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]).upper()
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{name}: {message}" if name else message)
+        raise ConfigError("Configuration problem:\n  " + "\n  ".join(lines)) from None

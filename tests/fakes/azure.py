@@ -1,0 +1,570 @@
+"""A fake Azure OpenAI chat completions server that follows shared/reference/azure-openai.md (§8).
+
+It routes only `POST /openai/deployments/{dep}/chat/completions`, checks the api-version, the auth
+header and the body per version, answers with Azure's exact shapes (alphabetical keys, annotation
+chunk, usage chunk, error bodies), and records every request. Tests queue faults with `push()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.server_thread import ServerThread
+
+KNOWN_VERSIONS = {
+    "2023-05-15",
+    "2024-02-01",
+    "2024-06-01",
+    "2024-08-01-preview",
+    "2024-09-01-preview",
+    "2024-10-21",
+    "2024-12-01-preview",
+    "2025-01-01-preview",
+    "2025-04-01-preview",
+}
+OLD_FIELDS = {
+    "messages",
+    "temperature",
+    "top_p",
+    "n",
+    "stream",
+    "stop",
+    "max_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "user",
+}
+NOT_FOUND = {"error": {"code": "404", "message": "Resource not found"}}
+BAD_KEY = {
+    "error": {
+        "code": "401",
+        "message": (
+            "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+            "valid key for an active subscription and use a correct regional API endpoint for your "
+            "resource."
+        ),
+    }
+}
+BAD_TOKEN = {
+    "statusCode": 401,
+    "message": (
+        "Unauthorized. Access token is missing, invalid, audience is incorrect "
+        "(https://cognitiveservices.azure.com), or have expired."
+    ),
+}
+DEPLOYMENT_NOT_FOUND = {
+    "error": {
+        "code": "DeploymentNotFound",
+        "message": (
+            "The API deployment for this resource does not exist. If you created the deployment within "
+            "the last 5 minutes, please wait a moment and try again."
+        ),
+    }
+}
+SAFE = {"filtered": False, "severity": "safe"}
+
+
+def _filter_results(**override: Any) -> dict[str, Any]:
+    out = {"hate": SAFE, "self_harm": SAFE, "sexual": SAFE, "violence": SAFE}
+    out.update(override)
+    return out
+
+
+def supports_usage_chunk(version: str) -> bool:
+    return version[:10] >= "2024-09-01"
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Fault:
+    """One scripted answer. kind: rate_limit | server_error | timeout | status | content_filter |
+    completion_filter | context_length | cut_stream | bad_json."""
+
+    kind: str
+    retry_after_ms: int = 100
+    status: int = 500
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    after_words: int = 2
+    delay: float = 0.0
+
+
+def default_answer(messages: list[dict[str, Any]]) -> str:
+    last = next((m for m in reversed(messages) if m.get("role") == "user"), {"content": ""})
+    return f"Answer to: {last.get('content')}"
+
+
+def count_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class FakeAzure:
+    """Start with `FakeAzure().start()`; `endpoint` goes into AZURE_OPENAI_ENDPOINT."""
+
+    def __init__(
+        self,
+        *,
+        key: str = "fake-azure-key-1",
+        bearer: str | None = "fake-entra-token",
+        deployments: dict[str, str] | None = None,
+        first_token_delay: float = 0.0,
+        token_delay: float = 0.0,
+        context_window: int = 1_000_000,
+    ) -> None:
+        self.key = key
+        self.bearer = bearer
+        self.deployments = deployments or {
+            "gpt-35-turbo": "gpt-35-turbo-0613",
+            "gpt-4o": "gpt-4o-2024-11-20",
+        }
+        self.first_token_delay = first_token_delay
+        self.token_delay = token_delay
+        self.context_window = context_window
+        self.answer = default_answer
+        self.requests: list[Recorded] = []
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._server = ServerThread(app)
+        self.endpoint = self._server.url + "/"
+
+    def start(self) -> FakeAzure:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def push(self, *faults: Fault) -> None:
+        with self._lock:
+            self._faults.extend(faults)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self.requests.clear()
+
+    @property
+    def completions(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def _next_fault(self) -> Fault | None:
+        with self._lock:
+            return self._faults.pop(0) if self._faults else None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        self.requests.append(
+            Recorded(request.method, request.path, dict(request.query), dict(request.headers), body)
+        )
+        parts = request.path.split("/")
+        # ['', 'openai', 'deployments', dep, 'chat', 'completions'] exactly; '//openai' → 404
+        if (
+            request.method != "POST"
+            or len(parts) != 6
+            or parts[1] != "openai"
+            or parts[2] != "deployments"
+            or parts[4:] != ["chat", "completions"]
+        ):
+            return self._json(404, NOT_FOUND)
+        version = request.query.get("api-version")
+        if version is None or version == "2022-12-01":
+            return self._json(404, NOT_FOUND)
+        if version not in KNOWN_VERSIONS:
+            return self._json(
+                400, {"error": {"code": "BadRequest", "message": "API version not supported"}}
+            )
+        auth = self._check_auth(request)
+        if auth is not None:
+            return auth
+        deployment = parts[3]
+        if deployment not in self.deployments:
+            return self._json(404, DEPLOYMENT_NOT_FOUND)
+        invalid = self._validate(body, version)
+        if invalid is not None:
+            return invalid
+        fault = self._next_fault()
+        if fault is not None:
+            response = await self._fault(fault, version, body, request)
+            if response is not None:
+                return response
+        return await self._success(request, body, version, self.deployments[deployment], fault)
+
+    def _check_auth(self, request: web.Request) -> web.Response | None:
+        authz = request.headers.get("Authorization", "")
+        if authz.startswith("Bearer "):
+            if self.bearer is not None and authz == f"Bearer {self.bearer}":
+                return None
+            return self._json(401, BAD_TOKEN)
+        if request.headers.get("api-key") == self.key:
+            return None
+        return self._json(401, BAD_KEY)
+
+    def _validate(self, body: Any, version: str) -> web.Response | None:
+        def bad(message: str, param: str | None = None, code: str | None = None) -> web.Response:
+            return self._json(
+                400,
+                {
+                    "error": {
+                        "message": message,
+                        "type": "invalid_request_error",
+                        "param": param,
+                        "code": code,
+                    }
+                },
+            )
+
+        if not isinstance(body, dict):
+            return bad("The request body must be JSON.")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return bad("'messages' is a required property", "messages")
+        if version == "2023-05-15":
+            for name in body:
+                if name not in OLD_FIELDS:
+                    return bad(f"Unrecognized request argument supplied: {name}")
+            for m in messages:
+                if not isinstance(m.get("content"), str):
+                    return bad("Unrecognized request argument supplied: content parts")
+        if "stream_options" in body:
+            if not supports_usage_chunk(version):
+                return bad("Unrecognized request argument supplied: stream_options")
+            if not body.get("stream"):
+                return bad(
+                    "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                    "stream_options",
+                )
+        t = body.get("temperature")
+        if t is not None and not 0 <= t <= 2:
+            return bad(f"{t} is greater than the maximum of 2 - 'temperature'", "temperature")
+        p = body.get("top_p")
+        if p is not None and not 0 <= p <= 1:
+            return bad(f"{p} is greater than the maximum of 1 - 'top_p'", "top_p")
+        if "model" in body:
+            return bad("the client must not send 'model'", "model")
+        prompt = sum(count_tokens(str(m.get("content", ""))) + 4 for m in messages)
+        if prompt + int(body.get("max_tokens") or 0) > self.context_window:
+            return bad(
+                f"This model's maximum context length is {self.context_window} tokens. However, you "
+                f"requested {prompt + int(body.get('max_tokens') or 0)} tokens ({prompt} in the "
+                f"messages, {body.get('max_tokens') or 0} in the completion). Please reduce the "
+                "length of the messages or completion.",
+                "messages",
+                "context_length_exceeded",
+            )
+        return None
+
+    async def _fault(
+        self, fault: Fault, version: str, body: dict[str, Any], request: web.Request
+    ) -> web.StreamResponse | None:
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.kind == "rate_limit":
+            seconds = max(1, fault.retry_after_ms // 1000)
+            return self._json(
+                429,
+                {
+                    "error": {
+                        "code": "429",
+                        "message": (
+                            f"Requests to the ChatCompletions_Create Operation under Azure OpenAI API version "
+                            f"{version} have exceeded token rate limit of your current OpenAI S0 pricing tier. "
+                            f"Please retry after {seconds} seconds. Please go here: "
+                            "https://aka.ms/oai/quotaincrease if you would like to further increase the "
+                            "default rate limit."
+                        ),
+                    }
+                },
+                {"retry-after": str(seconds), "retry-after-ms": str(fault.retry_after_ms)},
+            )
+        if fault.kind == "server_error":
+            return self._json(
+                500,
+                {
+                    "error": {
+                        "message": (
+                            "The server had an error while processing your request. Sorry about that! You can "
+                            "retry your request, or contact us through an Azure support request at: "
+                            "https://go.microsoft.com/fwlink/?linkid=2213926 if the error persists."
+                        ),
+                        "type": "server_error",
+                        "param": None,
+                        "code": None,
+                    }
+                },
+            )
+        if fault.kind == "timeout":
+            await asyncio.sleep(3600)
+        if fault.kind == "status":
+            return self._json(fault.status, fault.body, fault.headers)
+        if fault.kind == "content_filter":
+            return self._json(
+                400,
+                {
+                    "error": {
+                        "message": "The response was filtered due to the prompt triggering Azure OpenAI's "
+                        "content management policy. Please modify your prompt and retry. To learn more "
+                        "about our content filtering policies please read our documentation: "
+                        "https://go.microsoft.com/fwlink/?linkid=2198766",
+                        "type": None,
+                        "param": "prompt",
+                        "code": "content_filter",
+                        "status": 400,
+                        "innererror": {
+                            "code": "ResponsibleAIPolicyViolation",
+                            "content_filter_result": _filter_results(
+                                hate={"filtered": True, "severity": "high"},
+                                jailbreak={"filtered": False, "detected": False},
+                            ),
+                        },
+                    }
+                },
+            )
+        if fault.kind == "context_length":
+            return self._json(
+                400,
+                {
+                    "error": {
+                        "message": "This model's maximum context length is 4096 tokens. However, you "
+                        "requested 4201 tokens (3177 in the messages, 1024 in the completion). Please "
+                        "reduce the length of the messages or completion.",
+                        "type": "invalid_request_error",
+                        "param": "messages",
+                        "code": "context_length_exceeded",
+                    }
+                },
+            )
+        if fault.kind == "bad_json":
+            return web.Response(status=200, text="<html>gateway</html>", content_type="text/html")
+        return None  # completion_filter and cut_stream shape a 200
+
+    def _usage(self, version: str, prompt: int, completion: int) -> dict[str, Any]:
+        usage: dict[str, Any] = {
+            "completion_tokens": completion,
+            "prompt_tokens": prompt,
+            "total_tokens": prompt + completion,
+        }
+        if version >= "2024-10-21":
+            usage["completion_tokens_details"] = {
+                "accepted_prediction_tokens": 0,
+                "audio_tokens": 0,
+                "reasoning_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            }
+            usage["prompt_tokens_details"] = {"audio_tokens": 0, "cached_tokens": 0}
+        return usage
+
+    def _headers(self) -> dict[str, str]:
+        rid = str(uuid.uuid4())
+        return {
+            "apim-request-id": rid,
+            "x-request-id": rid,
+            "x-ms-region": "Sweden Central",
+            "x-ratelimit-remaining-requests": "79",
+            "x-ratelimit-remaining-tokens": "61353",
+        }
+
+    async def _success(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        version: str,
+        model: str,
+        fault: Fault | None,
+    ) -> web.StreamResponse:
+        messages = body["messages"]
+        answer = self.answer(messages)
+        prompt = sum(count_tokens(str(m.get("content", ""))) + 4 for m in messages)
+        max_tokens = body.get("max_tokens")
+        words = answer.split(" ")
+        finish = "stop"
+        if max_tokens is not None and count_tokens(answer) > max_tokens:
+            answer = answer[: max_tokens * 4]
+            words = answer.split(" ")
+            finish = "length"
+        filtered = fault is not None and fault.kind == "completion_filter"
+        completion = count_tokens(answer)
+        annotate = version != "2023-05-15"
+        created = int(time.time())
+        cid = "chatcmpl-" + uuid.uuid4().hex[:24]
+        if body.get("stream"):
+            return await self._stream(
+                request,
+                body,
+                version,
+                model,
+                words,
+                finish,
+                filtered,
+                prompt,
+                completion,
+                fault,
+                created,
+                cid,
+            )
+        if self.first_token_delay or self.token_delay:
+            await asyncio.sleep(self.first_token_delay + self.token_delay * len(words))
+        choice: dict[str, Any] = {
+            "finish_reason": finish,
+            "index": 0,
+            "logprobs": None,
+            "message": {"content": answer, "refusal": None, "role": "assistant"},
+        }
+        if filtered:
+            choice["finish_reason"] = "content_filter"
+            choice["message"] = {"role": "assistant"}
+        if annotate:
+            choice["content_filter_results"] = _filter_results(
+                **({"violence": {"filtered": True, "severity": "medium"}} if filtered else {})
+            )
+        data: dict[str, Any] = {
+            "choices": [choice],
+            "created": created,
+            "id": cid,
+            "model": model,
+            "object": "chat.completion",
+            "system_fingerprint": "fp_fake",
+            "usage": self._usage(version, prompt, completion if not filtered else 0),
+        }
+        if annotate:
+            data["prompt_filter_results"] = [
+                {
+                    "prompt_index": 0,
+                    "content_filter_results": _filter_results(
+                        jailbreak={"filtered": False, "detected": False}
+                    ),
+                }
+            ]
+        return self._json(200, data)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        version: str,
+        model: str,
+        words: list[str],
+        finish: str,
+        filtered: bool,
+        prompt: int,
+        completion: int,
+        fault: Fault | None,
+        created: int,
+        cid: str,
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            status=200,
+            headers={"Content-Type": "text/event-stream; charset=utf-8", **self._headers()},
+        )
+        await response.prepare(request)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        annotate = version != "2023-05-15"
+
+        async def send(obj: Any) -> None:
+            text = obj if isinstance(obj, str) else json.dumps(obj, sort_keys=True)
+            await response.write(f"data: {text}\n\n".encode())
+
+        def chunk(
+            delta: dict[str, Any], finish_reason: str | None = None, cfr: Any = None
+        ) -> dict[str, Any]:
+            c: dict[str, Any] = {
+                "delta": delta,
+                "finish_reason": finish_reason,
+                "index": 0,
+                "logprobs": None,
+            }
+            if annotate:
+                c["content_filter_results"] = cfr if cfr is not None else {}
+            out = {
+                "choices": [c],
+                "created": created,
+                "id": cid,
+                "model": model,
+                "object": "chat.completion.chunk",
+                "system_fingerprint": "fp_fake",
+            }
+            if include_usage:
+                out["usage"] = None
+            return out
+
+        if annotate:
+            await send(
+                {
+                    "choices": [],
+                    "created": 0,
+                    "id": "",
+                    "model": "",
+                    "object": "",
+                    "prompt_filter_results": [
+                        {"prompt_index": 0, "content_filter_results": _filter_results()}
+                    ],
+                }
+            )
+        if self.first_token_delay:
+            await asyncio.sleep(self.first_token_delay)
+        await send(chunk({"content": "", "refusal": None, "role": "assistant"}))
+        cut = fault is not None and fault.kind == "cut_stream"
+        for i, word in enumerate(words):
+            if cut and i >= fault.after_words:  # type: ignore[union-attr]
+                request.transport.close()  # type: ignore[union-attr]
+                return response
+            if filtered and i >= 1:
+                break
+            if self.token_delay and i:
+                await asyncio.sleep(self.token_delay)
+            await send(chunk({"content": (" " if i else "") + word}, cfr=_filter_results()))
+        if filtered:
+            await send(
+                chunk(
+                    {},
+                    "content_filter",
+                    _filter_results(violence={"filtered": True, "severity": "high"}),
+                )
+            )
+        else:
+            await send(chunk({}, finish))
+        if include_usage:
+            await send(
+                {
+                    "choices": [],
+                    "created": created,
+                    "id": cid,
+                    "model": model,
+                    "object": "chat.completion.chunk",
+                    "system_fingerprint": "fp_fake",
+                    "usage": self._usage(version, prompt, completion),
+                }
+            )
+        await send("[DONE]")
+        await response.write_eof()
+        return response
+
+    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+        return web.Response(
+            status=status,
+            text=json.dumps(body, sort_keys=True),
+            content_type="application/json",
+            headers={**self._headers(), **(headers or {})},
+        )

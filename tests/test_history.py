@@ -1,0 +1,161 @@
+"""The history store, run against a real redis-server and against fakeredis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from fakeredis import FakeAsyncRedis
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from bot.errors import StoreUnavailable, ThreadBusy
+from bot.history import HistoryStore
+
+
+@pytest.fixture(params=["real", "fake"])
+async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
+    if request.param == "real":
+        url = request.getfixturevalue("redis_url")
+        client = Redis.from_url(url, decode_responses=True)
+    else:
+        client = FakeAsyncRedis(decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+def store_on(client: Redis, **kw: object) -> HistoryStore:
+    return HistoryStore(client, **{"max_messages": 6, "ttl_seconds": 100, **kw})  # type: ignore[arg-type]
+
+
+async def test_store_turn_appends_user_and_assistant_in_order(redis_client: Redis) -> None:
+    """A saved turn is read back in order by the next turn."""
+    store = store_on(redis_client)
+    async with store.turn("T:C:1", 10) as turn:
+        assert turn.history == []
+        turn.save(
+            {"role": "user", "content": "q1", "tokens": 3},
+            {"role": "assistant", "content": "a1 😀", "tokens": 4},
+        )
+    async with store.turn("T:C:1", 10) as turn:
+        assert [m["content"] for m in turn.history] == ["q1", "a1 😀"]
+        assert turn.history[0]["tokens"] == 3
+
+
+async def test_store_trims_and_sets_ttl(redis_client: Redis) -> None:
+    """The list keeps max_messages and expires after the TTL."""
+    store = store_on(redis_client)
+    for i in range(5):
+        async with store.turn("T:C:2", 10) as turn:
+            turn.save(
+                {"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}
+            )
+    history = await store.load("T:C:2")
+    assert [m["content"] for m in history] == ["q2", "a2", "q3", "a3", "q4", "a4"]
+    ttl = await redis_client.ttl(store.history_key("T:C:2"))
+    assert 90 < ttl <= 100
+
+
+async def test_store_turn_limit_reads_only_the_tail(redis_client: Redis) -> None:
+    """turn(limit) reads the last `limit` messages."""
+    store = store_on(redis_client)
+    async with store.turn("T:C:3", 0) as turn:
+        turn.save(*({"role": "user", "content": str(i)} for i in range(4)))
+    async with store.turn("T:C:3", 2) as turn:
+        assert [m["content"] for m in turn.history] == ["2", "3"]
+        turn.save()
+
+
+async def test_store_failed_turn_saves_nothing_and_releases_lock(redis_client: Redis) -> None:
+    """An exception inside the turn writes nothing and frees the thread at once."""
+    store = store_on(redis_client, lock_wait=0.2)
+    with pytest.raises(RuntimeError):
+        async with store.turn("T:C:4", 10) as turn:
+            turn.save({"role": "user", "content": "lost?"})
+            raise RuntimeError("model failed")
+    assert await store.load("T:C:4") == []
+    async with store.turn("T:C:4", 10):
+        pass
+
+
+async def test_store_lock_serialises_concurrent_turns(redis_client: Redis) -> None:
+    """Turns on one thread run one after another; each sees all earlier turns."""
+    store = store_on(redis_client, max_messages=100)
+    seen: list[int] = []
+
+    async def one(i: int) -> None:
+        async with store.turn("T:C:5", 100) as turn:
+            seen.append(len(turn.history))
+            await asyncio.sleep(0.01)
+            turn.save(
+                {"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}
+            )
+
+    await asyncio.gather(*(one(i) for i in range(8)))
+    assert sorted(seen) == [0, 2, 4, 6, 8, 10, 12, 14]
+    history = await store.load("T:C:5")
+    assert len(history) == 16
+    for q, a in zip(history[::2], history[1::2], strict=True):
+        assert q["content"][1:] == a["content"][1:]
+
+
+async def test_store_lock_expires_so_a_crash_cannot_wedge_a_thread(redis_client: Redis) -> None:
+    """A lock left by a dead holder expires after lock_timeout."""
+    store = store_on(redis_client, lock_timeout=0.3, lock_wait=2)
+    await redis_client.set(store.lock_key("T:C:6"), "dead-replica", px=300)
+    async with store.turn("T:C:6", 10) as turn:
+        turn.save({"role": "user", "content": "after crash"})
+    assert len(await store.load("T:C:6")) == 1
+
+
+async def test_store_busy_thread_raises_thread_busy(redis_client: Redis) -> None:
+    """Waiting longer than lock_wait gives ThreadBusy."""
+    store = store_on(redis_client, lock_wait=0.1)
+    await redis_client.set(store.lock_key("T:C:7"), "other", px=5000)
+    with pytest.raises(ThreadBusy):
+        async with store.turn("T:C:7", 10):
+            pass
+
+
+async def test_store_release_only_by_holder(redis_client: Redis) -> None:
+    """If our lock expired and another took it, finishing our turn does not free theirs."""
+    store = store_on(redis_client, lock_timeout=0.05)
+    async with store.turn("T:C:8", 10) as turn:
+        await asyncio.sleep(0.1)
+        await redis_client.set(store.lock_key("T:C:8"), "someone-else", px=5000)
+        turn.save({"role": "user", "content": "x"})
+    assert await redis_client.get(store.lock_key("T:C:8")) == "someone-else"
+
+
+async def test_store_claim_is_first_wins(redis_client: Redis) -> None:
+    """claim() answers True only to the first caller per name, in one round trip."""
+    store = store_on(redis_client)
+    assert await store.claim(["ev:1", "msg:C:1"], 60) == [True, True]
+    assert await store.claim(["ev:2", "msg:C:1"], 60) == [True, False]
+    await store.release_claims(["msg:C:1"])
+    assert await store.claim(["msg:C:1"], 60) == [True]
+
+
+async def test_store_keys_are_prefixed_versioned_and_hash_tagged(redis_client: Redis) -> None:
+    """Keys follow the documented schema."""
+    store = store_on(redis_client, prefix="acme:")
+    assert store.history_key("T:C:1") == "acme:v1:hist:{T:C:1}"
+    assert store.lock_key("T:C:1") == "acme:v1:lock:{T:C:1}"
+    assert store.once_key("ev:E1") == "acme:v1:once:ev:E1"
+
+
+async def test_store_unreachable_redis_raises_store_unavailable() -> None:
+    """A dead Redis becomes StoreUnavailable (and ping() is False), not a redis-py error."""
+    client = Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )
+    store = store_on(client)
+    assert await store.ping() is False
+    with pytest.raises(StoreUnavailable):
+        async with store.turn("T:C:9", 10):
+            pass
+    with pytest.raises(StoreUnavailable):
+        await store.claim(["x"], 10)
+    await client.aclose()
