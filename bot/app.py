@@ -13,13 +13,24 @@ import httpx
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
 
 from bot.azure_openai import AzureOpenAIClient, ClientObserver, static_token_provider
 from bot.chat_types import ChatOptions
 from bot.conversation import Conversation, TurnSettings
 from bot.history import HistoryStore
+from bot.metrics import Metrics
 from bot.retry import RetryPolicy
 from bot.settings import Settings
+from bot.slack_app import build_bolt_app
+from bot.turns import TurnRunner
+from bot.web import build_web_app
 
 log = logging.getLogger(__name__)
 
@@ -130,3 +141,71 @@ def build_core(settings: Settings, observer: ClientObserver | None = None) -> Co
     store = build_store(settings, redis)
     azure = build_azure(settings, http, observer)
     return Core(settings, http, redis, store, azure, Conversation(azure, store))
+
+
+@dataclass
+class SlackBot:
+    """Everything the Slack modes run: the core services plus Slack client, runner and Bolt app."""
+
+    core: Core
+    metrics: Metrics
+    client: AsyncWebClient
+    runner: TurnRunner
+    bolt: AsyncApp
+
+    async def shutdown(self) -> None:
+        """Let in-flight turns finish (bounded by BOT_DRAIN_SECONDS), then close the clients."""
+        drain = self.core.settings.bot_drain_seconds
+        if self.runner.in_flight:
+            log.info("draining %d in-flight turns (up to %.0fs)", len(self.runner.in_flight), drain)
+        left = await self.runner.drain(drain)
+        if left:
+            log.warning("%d turns still running after %.0fs; stopping anyway", left, drain)
+        await self.core.aclose()
+
+
+def build_slack_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client. Slack's 429s are retried honouring Retry-After (slack_sdk's handler);
+    5xx are not, since a retried chat.postMessage could post twice."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=15,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBot:
+    metrics = Metrics()
+    core = build_core(settings, observer=metrics)
+    defaults = default_turn_settings(settings)
+
+    async def settings_for(team: str, channel: str) -> TurnSettings:
+        return defaults
+
+    runner = TurnRunner(
+        store=core.store,
+        conversation=core.conversation,
+        metrics=metrics,
+        settings_for=settings_for,
+        pending_ttl=int(settings.bot_lock_timeout) + 60,
+        log_content=settings.bot_log_content,
+    )
+    client = build_slack_client(settings)
+    secret = settings.slack_signing_secret
+    bolt = build_bolt_app(
+        client=client,
+        runner=runner,
+        signing_secret=None if socket_mode or secret is None else secret.get_secret_value(),
+    )
+    return SlackBot(core, metrics, client, runner, bolt)
+
+
+def build_asgi(bot: SlackBot) -> Starlette:
+    return build_web_app(
+        bolt=bot.bolt, store=bot.core.store, metrics=bot.metrics, on_shutdown=bot.shutdown
+    )

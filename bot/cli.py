@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -37,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
         "SLACK_APP_TOKEN is set, else the HTTP server.",
     )
     sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, /healthz, /readyz")
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server in a container
+    serve.add_argument("--port", type=int, default=None, help="default $PORT, else 3000")
+    sub.add_parser("socket", help="Socket Mode (development; needs SLACK_APP_TOKEN)")
     ask = sub.add_parser("ask", help="ask the model once from the terminal, like the quickstart")
     ask.add_argument("question")
     ask.add_argument("--system", help="system prompt (default: BOT_SYSTEM_PROMPT)")
@@ -103,12 +108,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         logging.getLogger().setLevel(settings.bot_log_level)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
         if args.command == "ask":
             logging.getLogger().setLevel(logging.WARNING)
             return asyncio.run(_ask(settings, args))
-        raise ConfigError(
-            "Slack modes (serve, socket) are not built yet; only `python -m bot ask` works."
-        )
+        command = args.command or ("socket" if settings.slack_app_token else "serve")
+        settings.require_slack(socket_mode=command == "socket")
+        from bot import server
+
+        if command == "socket":
+            return server.run_socket_mode(settings)
+        port = getattr(args, "port", None) or int(os.environ.get("PORT") or 3000)
+        return server.run_http(settings, host=getattr(args, "host", "0.0.0.0"), port=port)  # noqa: S104
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -107,6 +107,16 @@ class HistoryStore:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
         return [bool(r) for r in results]
 
+    async def keep_claims(self, names: Sequence[str], ttl_seconds: int) -> None:
+        """Extend claims once their work is done (see `bot.turns` for why claims start short)."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.expire(self.once_key(name), ttl_seconds)
+                await pipe.execute()
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+
     async def release_claims(self, names: Sequence[str]) -> None:
         """Forget claims, so a redelivery of work that could not be done is tried again."""
         try:

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from tests.fakes.azure import FakeAzure, default_answer
 from tests.fakes.server_thread import free_port
+from tests.fakes.slack import FakeSlack
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -116,3 +117,17 @@ def azure(fake_azure: FakeAzure) -> FakeAzure:
     fake_azure.context_window = 1_000_000
     fake_azure.answer = default_answer
     return fake_azure
+
+
+@pytest.fixture(scope="session")
+def fake_slack() -> Iterator[FakeSlack]:
+    server = FakeSlack().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def slack(fake_slack: FakeSlack) -> FakeSlack:
+    """The session's fake Slack Web API, with no calls, messages or faults left over."""
+    fake_slack.clear()
+    return fake_slack

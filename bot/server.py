@@ -1,0 +1,61 @@
+"""Process lifecycle for the two Slack modes: uvicorn (HTTP) and Socket Mode, with a graceful stop.
+
+On SIGTERM uvicorn stops accepting connections and finishes the open requests; the app's lifespan
+shutdown then waits for in-flight turns (Bolt acked them already, so they would otherwise be lost)
+before closing the clients. Socket Mode does the same around its websocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import uvicorn
+
+from bot.app import build_asgi, build_slack_bot
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def run_http(settings: Settings, *, host: str, port: int) -> int:
+    bot = build_slack_bot(settings)
+    config = uvicorn.Config(
+        build_asgi(bot),
+        host=host,
+        port=port,
+        lifespan="on",
+        log_level=settings.bot_log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.bot_drain_seconds) + 1,
+        backlog=4096,
+    )
+    log.info("HTTP mode: POST http://%s:%d/slack/events", host, port)
+    uvicorn.Server(config).run()
+    return 0
+
+
+def run_socket_mode(settings: Settings) -> int:
+    asyncio.run(_socket_mode(settings))
+    return 0
+
+
+async def _socket_mode(settings: Settings) -> None:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    assert settings.slack_app_token is not None  # checked by Settings.require_slack
+    bot = build_slack_bot(settings, socket_mode=True)
+    handler = AsyncSocketModeHandler(
+        bot.bolt, app_token=settings.slack_app_token.get_secret_value()
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    log.info("Socket Mode: connected")
+    await stop.wait()
+    log.info("Socket Mode: stopping")
+    await handler.close_async()  # type: ignore[no-untyped-call]
+    await bot.shutdown()

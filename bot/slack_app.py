@@ -1,0 +1,129 @@
+"""Bolt wiring: listeners that decide whether a Slack event is a message for the bot.
+
+Facts this relies on (shared/reference/slack.md):
+* Bolt acks events before the listener runs, and runs the listener as an untracked task, so the
+  listeners hand their work to `TurnRunner.run`, which tracks it for a graceful shutdown.
+* A mention arrives as both `app_mention` and `message`; the message path leaves texts that mention
+  the bot to the mention path, and the runner's `channel:ts` claim covers the rest.
+* Editing a message that mentions the bot re-fires `app_mention` with an `edited` field: ignored.
+* Unhandled requests get 404, and Slack retries them; the error handler answers 200 instead.
+* Only the first matching listener runs for a request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.turns import Incoming, TurnRunner, strip_mention
+
+log = logging.getLogger(__name__)
+
+ANSWERED_SUBTYPES = (None, "thread_broadcast", "file_share")
+"""Message subtypes that are a person writing; edits, deletions, joins and bots are not."""
+
+Registrar = Callable[[AsyncApp], None]
+
+
+def _header(request: AsyncBoltRequest, name: str) -> str | None:
+    values = request.headers.get(name)
+    return values[0] if values else None
+
+
+def _incoming(
+    event: dict[str, Any],
+    body: dict[str, Any],
+    context: AsyncBoltContext,
+    request: AsyncBoltRequest,
+    kind: str,
+) -> Incoming:
+    ts = str(event.get("ts", ""))
+    return Incoming(
+        team=str(context.team_id or body.get("team_id") or ""),
+        channel=str(event.get("channel", "")),
+        user=str(event.get("user", "")),
+        ts=ts,
+        thread_ts=str(event.get("thread_ts") or ts),
+        text=strip_mention(str(event.get("text") or ""), context.bot_user_id),
+        event_id=body.get("event_id"),
+        kind=kind,
+        retry_num=_header(request, "x-slack-retry-num"),
+        retry_reason=_header(request, "x-slack-retry-reason"),
+    )
+
+
+def build_bolt_app(
+    *,
+    client: AsyncWebClient,
+    runner: TurnRunner,
+    signing_secret: str | None,
+    followups_enabled: Callable[[str, str], Awaitable[bool]] | None = None,
+    extra: list[Registrar] | None = None,
+) -> AsyncApp:
+    """The Bolt app. `signing_secret=None` (Socket Mode) turns request verification off."""
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret or "unused-in-socket-mode",
+        request_verification_enabled=signing_secret is not None,
+        raise_error_for_unhandled_request=True,
+        process_before_response=False,
+    )
+
+    @app.event("app_mention")
+    async def on_mention(
+        event: dict[str, Any],
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        request: AsyncBoltRequest,
+    ) -> None:
+        if event.get("edited") or event.get("bot_id") or event.get("subtype"):
+            return
+        await runner.run(_incoming(event, body, context, request, "mention"), client)
+
+    @app.event("message")
+    async def on_message(
+        event: dict[str, Any],
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        request: AsyncBoltRequest,
+    ) -> None:
+        if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
+            return
+        user, ts, thread_ts = event.get("user"), event.get("ts"), event.get("thread_ts")
+        if not user or user == context.bot_user_id or not thread_ts or thread_ts == ts:
+            return  # not a person's reply inside a thread
+        if context.bot_user_id and f"<@{context.bot_user_id}" in str(event.get("text") or ""):
+            return  # the app_mention event for this message answers it
+        team = str(context.team_id or body.get("team_id") or "")
+        channel = str(event.get("channel", ""))
+        if not await runner.is_engaged(team, channel, str(thread_ts)):
+            return
+        if followups_enabled is not None and not await followups_enabled(team, channel):
+            return
+        await runner.run(_incoming(event, body, context, request, "followup"), client)
+
+    for register in extra or []:
+        register(app)
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+        if isinstance(error, BoltUnhandledRequestError):
+            # 404 would make Slack retry and count failures against the app (reference §2).
+            kind = body.get("type") or ("command" if "command" in body else "unknown")
+            event_type = (body.get("event") or {}).get("type", "-")
+            log.debug("ignored request type=%s event=%s", kind, event_type)
+            return BoltResponse(status=200, body="")
+        log.error("listener error: %s: %s", type(error).__name__, error)
+        return None
+
+    return app

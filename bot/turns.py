@@ -1,0 +1,258 @@
+"""One Slack turn end to end: dedup, "thinking" placeholder, conversation, reply, log line.
+
+The Bolt listeners in `slack_app` decide *whether* a message is for the bot; this module decides
+*once*: Slack redelivers events (`X-Slack-Retry-Num`), delivers a mention as both `app_mention`
+and `message`, and may deliver one event to two replicas. Two `SET NX` claims in Redis, one on the
+event id and one on `team:channel:ts`, make exactly one replica answer each user message.
+
+A claim first lives only as long as a turn may (`pending_ttl`): if the replica dies mid-turn,
+Slack's later redelivery is answered by another one. When the turn ends the claim is kept for
+`done_ttl`, longer than Slack's whole retry schedule (~6 minutes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.conversation import Conversation, TurnSettings
+from bot.errors import BotError, StoreUnavailable
+from bot.formatting import notice, render_answer
+from bot.history import HistoryStore
+from bot.metrics import Metrics
+
+log = logging.getLogger("bot.turn")
+
+THINKING = ":hourglass_flowing_sand: _Thinking…_"
+EMPTY_MENTION = (
+    "Hi! Ask me anything in this thread, e.g. `@me why does my build fail?`. "
+    "I remember the thread, and every answer shows its token usage."
+)
+SettingsFor = Callable[[str, str], Awaitable[TurnSettings]]
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A user message the bot should answer, already stripped of the bot's mention."""
+
+    team: str
+    channel: str
+    user: str
+    ts: str
+    thread_ts: str
+    text: str
+    event_id: str | None = None
+    kind: str = "mention"
+    retry_num: str | None = None
+    retry_reason: str | None = None
+
+    @property
+    def thread_id(self) -> str:
+        return f"{self.team}:{self.channel}:{self.thread_ts}"
+
+
+def strip_mention(text: str, bot_user_id: str | None) -> str:
+    """Remove `<@BOT>` / `<@BOT|name>` tokens; other mentions stay (they carry meaning)."""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", "", text)
+    return text.strip()
+
+
+def hashed_user(team: str, user: str) -> str:
+    """Azure's `user` field helps abuse monitoring; a hash keeps Slack ids out of Azure."""
+    return hashlib.sha256(f"{team}:{user}".encode()).hexdigest()[:32]
+
+
+@dataclass
+class TurnLog:
+    """Timings and facts of one turn, logged as one `key=value` line."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+    _mark: float = 0.0
+
+    def step(self, name: str) -> None:
+        now = time.perf_counter()
+        self.fields[f"{name}_ms"] = round((now - (self._mark or self.started)) * 1000, 1)
+        self._mark = now
+
+    def line(self) -> str:
+        self.fields["total_ms"] = round((time.perf_counter() - self.started) * 1000, 1)
+        return " ".join(f"{k}={v}" for k, v in self.fields.items())
+
+
+class TurnRunner:
+    """Runs turns for Slack messages; every I/O object is injected."""
+
+    def __init__(
+        self,
+        *,
+        store: HistoryStore,
+        conversation: Conversation,
+        metrics: Metrics,
+        settings_for: SettingsFor,
+        pending_ttl: int = 180,
+        done_ttl: int = 3600,
+        log_content: bool = False,
+    ) -> None:
+        self.store = store
+        self.conversation = conversation
+        self.metrics = metrics
+        self.settings_for = settings_for
+        self.pending_ttl = pending_ttl
+        self.done_ttl = done_ttl
+        self.log_content = log_content
+        self.in_flight: set[asyncio.Task[Any]] = set()
+
+    def track(self) -> None:
+        """Bolt runs listeners as untracked tasks; remember ours so shutdown can wait for them."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+
+    async def drain(self, seconds: float) -> int:
+        """Wait up to `seconds` for in-flight turns; returns how many were still running."""
+        pending = {t for t in self.in_flight if t is not asyncio.current_task()}
+        if not pending:
+            return 0
+        _, still = await asyncio.wait(pending, timeout=seconds)
+        return len(still)
+
+    async def is_engaged(self, team: str, channel: str, thread_ts: str) -> bool:
+        """True when the bot has answered in this thread (its history exists)."""
+        try:
+            return await self.store.exists(f"{team}:{channel}:{thread_ts}")
+        except StoreUnavailable:
+            return False
+
+    async def run(self, msg: Incoming, client: AsyncWebClient) -> str:
+        """Answer `msg` at most once across retries and replicas; returns the outcome."""
+        self.track()
+        turn = TurnLog()
+        turn.fields.update(
+            kind=msg.kind,
+            team=msg.team,
+            channel=msg.channel,
+            thread=msg.thread_ts,
+            ts=msg.ts,
+            event=msg.event_id or "-",
+        )
+        if msg.retry_num:
+            turn.fields.update(retry=msg.retry_num, retry_reason=msg.retry_reason or "-")
+            self.metrics.slack_retries.labels(msg.retry_reason or "unknown").inc()
+        if self.log_content:
+            turn.fields["text"] = repr(msg.text[:200])
+        outcome = "error"
+        try:
+            outcome = await self._run(msg, client, turn)
+        finally:
+            turn.fields["outcome"] = outcome
+            self.metrics.turns.labels(outcome).inc()
+            log.info("turn %s", turn.line())
+        return outcome
+
+    async def _run(self, msg: Incoming, client: AsyncWebClient, turn: TurnLog) -> str:
+        claims = [f"msg:{msg.team}:{msg.channel}:{msg.ts}"]
+        if msg.event_id:
+            claims.append(f"ev:{msg.team}:{msg.event_id}")
+        try:
+            first = await self.store.claim(claims, self.pending_ttl)
+        except StoreUnavailable:
+            await self._post(client, msg, notice(f":warning: {StoreUnavailable.user_message}"))
+            return "store_unavailable"
+        turn.step("claim")
+        if not all(first):
+            self.metrics.dedup_hits.labels("message" if not first[0] else "event").inc()
+            return "duplicate"
+        if not msg.text:
+            await self._post(client, msg, notice(EMPTY_MENTION))
+            return "empty"
+        placeholder = await self._post(client, msg, notice(THINKING))
+        turn.step("placeholder")
+        if placeholder is None:
+            return "slack_error"
+        try:
+            settings = await self.settings_for(msg.team, msg.channel)
+            settings = replace(
+                settings, options=replace(settings.options, user=hashed_user(msg.team, msg.user))
+            )
+            reply = await self.conversation.answer(msg.thread_id, msg.text, settings)
+            turn.step("model")
+        except BotError as exc:
+            turn.step("model")
+            turn.fields["error"] = type(exc).__name__
+            await self._replace(client, msg, placeholder, notice(f":warning: {exc.user_message}"))
+            return type(exc).__name__
+        except Exception:
+            log.exception("turn failed unexpectedly: %s", turn.line())
+            await self._replace(
+                client, msg, placeholder, notice(f":warning: {BotError.user_message}")
+            )
+            return "internal_error"
+        if reply.usage is not None:
+            self.metrics.used(reply.usage)
+            turn.fields.update(
+                prompt=reply.usage.prompt_tokens,
+                completion=reply.usage.completion_tokens,
+                total=reply.usage.total_tokens,
+            )
+        turn.fields["deployment"] = reply.result.deployment
+        notes = []
+        if reply.result.finish_reason == "length":
+            notes.append("cut off at max_tokens")
+        if reply.result.finish_reason == "content_filter":
+            notes.append("the rest was blocked by the content filter")
+        if reply.dropped_messages:
+            notes.append(f"{reply.dropped_messages} older messages left out to fit the context")
+        messages = render_answer(reply.text, reply.usage, reply.result.deployment, notes)
+        ok = await self._replace(client, msg, placeholder, messages[0])
+        for extra in messages[1:]:
+            ok = await self._post(client, msg, extra) is not None and ok
+        turn.step("post")
+        turn.fields["parts"] = len(messages)
+        with contextlib.suppress(StoreUnavailable):  # the pending TTL covers quick retries
+            await self.store.keep_claims(claims, self.done_ttl)
+        return "ok" if ok else "slack_error"
+
+    async def _post(self, client: AsyncWebClient, msg: Incoming, message: Any) -> str | None:
+        """chat.postMessage in the thread; returns the ts, or None (logged) when Slack refuses."""
+        try:
+            resp = await client.chat_postMessage(
+                channel=msg.channel, thread_ts=msg.thread_ts, **message.as_args()
+            )
+        except SlackApiError as exc:
+            log.error(
+                "chat.postMessage failed channel=%s thread=%s error=%s",
+                msg.channel,
+                msg.thread_ts,
+                exc.response.get("error"),
+            )
+            return None
+        ts = resp.get("ts")
+        return str(ts) if ts else None
+
+    async def _replace(self, client: AsyncWebClient, msg: Incoming, ts: str, message: Any) -> bool:
+        """Replace the placeholder; if Slack refuses the update, post instead (never leave
+        the placeholder as the last word)."""
+        try:
+            await client.chat_update(channel=msg.channel, ts=ts, **message.as_args())
+            return True
+        except SlackApiError as exc:
+            log.warning(
+                "chat.update failed channel=%s ts=%s error=%s; posting instead",
+                msg.channel,
+                ts,
+                exc.response.get("error"),
+            )
+        return await self._post(client, msg, message) is not None

@@ -1,0 +1,311 @@
+"""A fake Slack Web API (and Socket Mode websocket) that follows shared/reference/slack.md §5.
+
+* Args are merged from the query string, a form body and a JSON body (slack_sdk's async client
+  sends some methods as query-string POSTs and others as JSON), and the extra `team_id` Bolt adds
+  is tolerated.
+* `Authorization: Bearer <token>` must be the configured bot token (or the app token for
+  `apps.connections.open`), else `{"ok": false, "error": "invalid_auth"}` with HTTP 200.
+* chat.postMessage enforces the limits that bite LLM answers: markdown blocks ≤ 12,000 characters
+  in total, ≤ 50 blocks, `markdown_text` not combined with `text`/`blocks`, `text` ≤ 40,000.
+* Faults are queued per method: an HTTP 429 with an integer `Retry-After`, a 5xx, or an error code.
+* Every call is recorded; `thread()` gives the bot's messages in a thread as they finally look.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import WSMsgType, web
+
+from tests.fakes.server_thread import ServerThread
+
+BOT_USER = "UBOT00001"
+BOT_ID = "BBOT00001"
+TEAM = "T0000TEAM"
+APP_ID = "A0000APP1"
+SCOPES = (
+    "app_mentions:read,channels:history,groups:history,im:history,chat:write,commands,users:read"
+)
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class SlackFault:
+    """status 429 → ratelimited with Retry-After; other status → that HTTP status; error → ok:false."""
+
+    status: int = 200
+    error: str | None = None
+    retry_after: int = 1
+
+
+def _markdown_total(blocks: list[dict[str, Any]]) -> int:
+    return sum(len(b.get("text", "")) for b in blocks if b.get("type") == "markdown")
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """What a person sees: markdown/section block text, or `markdown_text`, or `text`."""
+    blocks = message.get("blocks") or []
+    parts = []
+    for block in blocks:
+        if block.get("type") == "markdown":
+            parts.append(block["text"])
+        elif block.get("type") == "section":
+            parts.append(block["text"]["text"])
+    if parts:
+        return "\n".join(parts)
+    return str(message.get("markdown_text") or message.get("text") or "")
+
+
+def context_text(message: dict[str, Any]) -> str:
+    return " ".join(
+        e.get("text", "")
+        for b in message.get("blocks") or []
+        if b.get("type") == "context"
+        for e in b.get("elements", [])
+    )
+
+
+class FakeSlack:
+    def __init__(
+        self, *, token: str = "xoxb-fake-bot-token", app_token: str = "xapp-fake-app-token"
+    ) -> None:
+        self.token = token
+        self.app_token = app_token
+        self.calls: list[Call] = []
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self._faults: dict[str, list[SlackFault]] = {}
+        self._lock = threading.Lock()
+        self._ts = 1_700_000_000_000_000
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_acks: list[dict[str, Any]] = []
+        app = web.Application()
+        app.router.add_get("/link/", self._link)
+        app.router.add_route("*", "/api/{method}", self._api)
+        self._server = ServerThread(app)
+        self.api_url = self._server.url + "/api/"
+
+    def start(self) -> FakeSlack:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.messages.clear()
+            self._faults.clear()
+            self.socket_acks.clear()
+
+    def fail(self, method: str, *faults: SlackFault) -> None:
+        with self._lock:
+            self._faults.setdefault(method, []).extend(faults)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The bot's messages in a thread, oldest first, as they look after every update."""
+        with self._lock:
+            found = [
+                m
+                for (c, _), m in self.messages.items()
+                if c == channel and m.get("thread_ts") == thread_ts
+            ]
+        return sorted(found, key=lambda m: m["ts"])
+
+    def _next_ts(self) -> str:
+        with self._lock:
+            self._ts += 100
+            return f"{self._ts // 1_000_000}.{self._ts % 1_000_000:06d}"
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args: dict[str, Any] = dict(request.query)
+        raw = await request.read()
+        ctype = request.headers.get("Content-Type", "")
+        if raw and ctype.startswith("application/json"):
+            args.update(json.loads(raw))
+        elif raw:
+            args.update(dict(parse_qsl(raw.decode(), keep_blank_values=True)))
+        call = Call(method, args, dict(request.headers))
+        with self._lock:
+            self.calls.append(call)
+            fault = self._faults.get(method, []).pop(0) if self._faults.get(method) else None
+        if fault is not None:
+            if fault.status == 429:
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"},
+                    status=429,
+                    headers={"Retry-After": str(fault.retry_after)},
+                )
+            if fault.status != 200:
+                return web.json_response(
+                    {"ok": False, "error": "internal_error"}, status=fault.status
+                )
+            return web.json_response({"ok": False, "error": fault.error})
+        auth = request.headers.get("Authorization", "")
+        expected = self.app_token if method == "apps.connections.open" else self.token
+        if auth != f"Bearer {expected}":
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response({"ok": True})
+        result = handler(args)
+        headers = {"x-oauth-scopes": SCOPES} if method == "auth.test" else {}
+        return web.json_response(result, headers=headers)
+
+    def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://fake.slack.com/",
+            "team": "Fake Team",
+            "user": "gpt",
+            "team_id": TEAM,
+            "user_id": BOT_USER,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _check_content(self, args: dict[str, Any]) -> str | None:
+        blocks = args.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+            args["blocks"] = blocks
+        if args.get("markdown_text") and (args.get("text") or blocks):
+            return "invalid_arguments"
+        if not (args.get("text") or blocks or args.get("markdown_text")):
+            return "no_text"
+        if blocks:
+            if len(blocks) > 50:
+                return "invalid_blocks"
+            if _markdown_total(blocks) > 12_000:
+                return "msg_blocks_too_long"
+        if len(str(args.get("markdown_text") or "")) > 12_000:
+            return "msg_too_long"
+        if len(str(args.get("text") or "")) > 40_000:
+            return "msg_too_long"
+        return None
+
+    def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        problem = self._check_content(args)
+        if problem:
+            return {"ok": False, "error": problem}
+        ts = self._next_ts()
+        message = {
+            "ts": ts,
+            "channel": args["channel"],
+            "thread_ts": args.get("thread_ts"),
+            "text": args.get("text"),
+            "blocks": args.get("blocks"),
+            "markdown_text": args.get("markdown_text"),
+            "user": BOT_USER,
+            "bot_id": BOT_ID,
+            "updates": 0,
+        }
+        with self._lock:
+            self.messages[(args["channel"], ts)] = message
+        return {"ok": True, "channel": args["channel"], "ts": ts, "message": message}
+
+    def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = (args.get("channel", ""), args.get("ts", ""))
+        with self._lock:
+            message = self.messages.get(key)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        problem = self._check_content(args)
+        if problem:
+            return {"ok": False, "error": problem}
+        with self._lock:
+            message.update(
+                text=args.get("text"),
+                blocks=args.get("blocks"),
+                markdown_text=args.get("markdown_text"),
+                updates=message["updates"] + 1,
+            )
+        return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(args.get("user", ""))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": user}
+
+    def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        return {"ok": True, "view": {"id": "V" + uuid.uuid4().hex[:8].upper(), **(view or {})}}
+
+    def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        ws = self._server.url.replace("http://", "ws://")
+        return {"ok": True, "url": f"{ws}/link/?ticket={uuid.uuid4()}"}
+
+    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        await ws.send_str(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": 1,
+                    "connection_info": {"app_id": APP_ID},
+                    "debug_info": {"host": "fake", "approximate_connection_time": 3600},
+                }
+            )
+        )
+        self.sockets.append(ws)
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                data = json.loads(msg.data)
+                if "envelope_id" in data:
+                    self.socket_acks.append(data)
+        if ws in self.sockets:
+            self.sockets.remove(ws)
+        return ws
+
+    def push_envelope(self, payload: dict[str, Any], kind: str = "events_api") -> str:
+        """Send a Socket Mode envelope to every connected client; returns its envelope_id."""
+        envelope_id = str(uuid.uuid4())
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": kind != "events_api",
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
+
+        async def send() -> None:
+            for ws in list(self.sockets):
+                await ws.send_str(json.dumps(envelope))
+
+        self._server.call(send)
+        return envelope_id
+
+    def wait_for_socket(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.sockets:
+            if time.monotonic() > deadline:
+                raise TimeoutError("no Socket Mode client connected")
+            time.sleep(0.05)

@@ -1,0 +1,264 @@
+"""Drive the real bot as Slack would: a `python -m bot serve` subprocess, signed requests, fakes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from tests.fakes.azure import FakeAzure
+from tests.fakes.server_thread import free_port
+from tests.fakes.slack import BOT_USER, TEAM, FakeSlack, message_text
+
+SIGNING_SECRET = "fake-signing-secret-8c1f"
+_ids = itertools.count(1)
+_ts = itertools.count(1)
+
+
+def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
+    """Slack's v0 signature over `v0:{timestamp}:{raw body}`."""
+    base = f"v0:{timestamp}:{body}".encode()
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def new_ts() -> str:
+    return f"1710000{next(_ts):03d}.{next(_ts):06d}"
+
+
+def envelope(event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+    return {
+        "token": "legacy-verification-token",
+        "team_id": TEAM,
+        "api_app_id": "A0000APP1",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{next(_ids):010d}",
+        "event_time": int(time.time()),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": TEAM,
+                "user_id": BOT_USER,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": "4-eyJldCI6ImFwcF9tZW50aW9uIn0",
+    }
+
+
+def mention(
+    text: str,
+    *,
+    channel: str = "C0000CHAN",
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    user: str = "U0000USER",
+) -> dict[str, Any]:
+    ts = ts or new_ts()
+    event: dict[str, Any] = {
+        "client_msg_id": f"msg-{ts}",
+        "type": "app_mention",
+        "text": f"<@{BOT_USER}> {text}",
+        "user": user,
+        "ts": ts,
+        "team": TEAM,
+        "channel": channel,
+        "event_ts": ts,
+        "blocks": [
+            {
+                "type": "rich_text",
+                "block_id": "b1",
+                "elements": [
+                    {
+                        "type": "rich_text_section",
+                        "elements": [
+                            {"type": "user", "user_id": BOT_USER},
+                            {"type": "text", "text": f" {text}"},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+        event["parent_user_id"] = user
+    return event
+
+
+def message(
+    text: str,
+    *,
+    channel: str = "C0000CHAN",
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    user: str = "U0000USER",
+    **extra: Any,
+) -> dict[str, Any]:
+    ts = ts or new_ts()
+    event: dict[str, Any] = {
+        "type": "message",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+        "channel_type": "channel",
+        "team": TEAM,
+        "client_msg_id": f"msg-{ts}",
+    }
+    if thread_ts:
+        event.update(thread_ts=thread_ts, parent_user_id="U0000USER")
+    event.update(extra)
+    return event
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 15, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def bot_env(
+    azure: FakeAzure, slack: FakeSlack, redis_url: str | None, **extra: str
+) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AZURE_", "SLACK_", "BOT_", "REDIS_"))
+    }
+    env.update(
+        {
+            "AZURE_OPENAI_ENDPOINT": azure.endpoint,
+            "AZURE_OPENAI_KEY": azure.key,
+            "SLACK_BOT_TOKEN": slack.token,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "BOT_LOG_LEVEL": "INFO",
+            "BOT_DRAIN_SECONDS": "10",
+        }
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env.update(extra)
+    return env
+
+
+class BotProcess:
+    """`python -m bot serve` on a free port; stopped with SIGTERM."""
+
+    def __init__(self, env: dict[str, str], args: tuple[str, ...] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = f"/tmp/bot-test-{self.port}.log"
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                *(
+                    ("serve", "--host", "127.0.0.1", "--port", str(self.port))
+                    if args is None
+                    else args
+                ),
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def wait_ready(self, path: str = "/healthz") -> BotProcess:
+        def up() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"bot exited {self.proc.returncode}:\n{self.logs()}")
+            try:
+                return self.http.get(path).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(up, timeout=20)
+        return self
+
+    def logs(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def post_raw(
+        self,
+        body: str,
+        *,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        timestamp: int | None = None,
+        signature: str | None = None,
+    ) -> httpx.Response:
+        ts = int(time.time()) if timestamp is None else timestamp
+        all_headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": str(ts),
+            "X-Slack-Signature": signature or sign(body, ts),
+        }
+        all_headers.update(headers or {})
+        return self.http.post("/slack/events", content=body.encode(), headers=all_headers)
+
+    def send_event(
+        self,
+        event: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        retry: tuple[int, str] | None = None,
+    ) -> httpx.Response:
+        headers = {}
+        if retry:
+            headers = {"X-Slack-Retry-Num": str(retry[0]), "X-Slack-Retry-Reason": retry[1]}
+        return self.post_raw(json.dumps(envelope(event, event_id)), headers=headers)
+
+    def send_command(self, fields: dict[str, str]) -> httpx.Response:
+        return self.post_raw(urlencode(fields), content_type="application/x-www-form-urlencoded")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.http.close()
+        self._log.close()
+        return self.proc.returncode
+
+
+def final_thread(
+    slack: FakeSlack, channel: str, thread_ts: str, count: int = 1, timeout: float = 15
+) -> list[dict[str, Any]]:
+    """Wait until the thread holds `count` finished bot messages (no placeholder left)."""
+
+    def done() -> list | None:  # type: ignore[type-arg]
+        msgs = slack.thread(channel, thread_ts)
+        finished = [m for m in msgs if "Thinking" not in message_text(m)]
+        return msgs if len(finished) >= count and len(finished) == len(msgs) else None
+
+    return wait_until(done, timeout)  # type: ignore[no-any-return]

@@ -1,0 +1,379 @@
+"""End to end: `python -m bot serve`, a real redis-server, the fake Slack Web API and fake Azure.
+
+Every request is signed exactly as Slack signs it and shaped as in shared/reference/slack.md.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import RedisServer
+from tests.fakes.azure import BAD_KEY, DEPLOYMENT_NOT_FOUND, FakeAzure, Fault
+from tests.fakes.slack import BOT_ID, BOT_USER, FakeSlack, SlackFault, context_text, message_text
+from tests.slackbot_harness import (
+    SIGNING_SECRET,
+    BotProcess,
+    bot_env,
+    final_thread,
+    mention,
+    message,
+    new_ts,
+    sign,
+    wait_until,
+)
+
+
+@pytest.fixture(scope="module")
+def bot(
+    fake_azure: FakeAzure, fake_slack: FakeSlack, redis_server: RedisServer
+) -> Iterator[BotProcess]:
+    proc = BotProcess(
+        bot_env(
+            fake_azure,
+            fake_slack,
+            redis_server.url,
+            AZURE_OPENAI_MAX_RETRIES="2",
+            BOT_MAX_TOKENS="16000",
+            BOT_CONTEXT_WINDOW="128000",
+        )
+    ).wait_ready()
+    yield proc
+    proc.stop()
+
+
+def test_mention_gets_one_reply_in_thread_with_usage(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure
+) -> None:
+    """@bot question → one reply in the mention's thread with the answer and three usage numbers."""
+    event = mention("what is a monad?", channel="C1")
+    assert bot.send_event(event).status_code == 200
+    (reply,) = final_thread(slack, "C1", event["ts"])
+    assert message_text(reply) == "Answer to: what is a monad?"
+    usage = context_text(reply)
+    assert "prompt " in usage and "completion " in usage and "total " in usage
+    assert "gpt-35-turbo" in usage
+    body = azure.completions[-1].body
+    assert body["messages"][-1] == {"role": "user", "content": "what is a monad?"}
+    assert len(body["user"]) == 32  # hashed Slack user id, not the id itself
+    time.sleep(0.3)
+    assert len(slack.thread("C1", event["ts"])) == 1
+
+
+def test_followup_without_mention_sees_earlier_turns(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure
+) -> None:
+    """A plain reply in an engaged thread is answered with the earlier turns, in order."""
+    first = mention("first question", channel="C2")
+    bot.send_event(first)
+    final_thread(slack, "C2", first["ts"])
+    bot.send_event(message("second question", channel="C2", thread_ts=first["ts"]))
+    final_thread(slack, "C2", first["ts"], count=2)
+    sent = [m["content"] for m in azure.completions[-1].body["messages"]]
+    assert sent[1:] == ["first question", "Answer to: first question", "second question"]
+
+
+def test_plain_message_in_unengaged_thread_is_ignored(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure
+) -> None:
+    """Thread replies where the bot never answered are not the bot's business."""
+    parent = new_ts()
+    assert bot.send_event(message("chatting", channel="C3", thread_ts=parent)).status_code == 200
+    time.sleep(0.5)
+    assert slack.thread("C3", parent) == []
+    assert azure.completions == []
+
+
+def test_redelivery_is_answered_once(bot: BotProcess, slack: FakeSlack, azure: FakeAzure) -> None:
+    """The same event_id redelivered with X-Slack-Retry-Num gets no second answer."""
+    event = mention("retry me", channel="C4")
+    assert bot.send_event(event, event_id="EvRETRY0001").status_code == 200
+    assert (
+        bot.send_event(event, event_id="EvRETRY0001", retry=(1, "http_timeout")).status_code == 200
+    )
+    assert bot.send_event(event, event_id="EvRETRY0001", retry=(2, "http_error")).status_code == 200
+    final_thread(slack, "C4", event["ts"])
+    time.sleep(0.5)
+    assert len(slack.thread("C4", event["ts"])) == 1
+    assert len(azure.completions) == 1
+    assert "retry=1 retry_reason=http_timeout" in bot.logs() or "retry=2" in bot.logs()
+
+
+def test_mention_in_thread_arrives_twice_answered_once(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure
+) -> None:
+    """app_mention + message for one message inside an engaged thread → one answer."""
+    first = mention("start", channel="C5")
+    bot.send_event(first)
+    final_thread(slack, "C5", first["ts"])
+    ts = new_ts()
+    again = mention("and now?", channel="C5", ts=ts, thread_ts=first["ts"])
+    plain = message(again["text"], channel="C5", ts=ts, thread_ts=first["ts"])
+    with ThreadPoolExecutor(2) as pool:
+        codes = list(pool.map(lambda e: bot.send_event(e).status_code, [plain, again]))
+    assert codes == [200, 200]
+    final_thread(slack, "C5", first["ts"], count=2)
+    time.sleep(0.5)
+    assert len(slack.thread("C5", first["ts"])) == 2
+    assert len(azure.completions) == 2
+
+
+@pytest.mark.parametrize(
+    "variant", ["own", "other_bot", "edit", "delete", "join", "edited_mention"]
+)
+def test_ignored_events_get_200_and_no_answer(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure, variant: str
+) -> None:
+    """Bots (itself included), edits, deletions and joins are acked with 200 and not answered."""
+    first = mention("engage", channel="C6")
+    bot.send_event(first)
+    final_thread(slack, "C6", first["ts"])
+    azure.clear()
+    t = first["ts"]
+    events = {
+        "own": message("my own reply", channel="C6", thread_ts=t, user=BOT_USER, bot_id=BOT_ID),
+        "other_bot": message(
+            "beep",
+            channel="C6",
+            thread_ts=t,
+            user="UOTHERBOT",
+            bot_id="B999",
+            app_id="A999",
+            bot_profile={"id": "B999"},
+        ),
+        "edit": {
+            "type": "message",
+            "subtype": "message_changed",
+            "hidden": True,
+            "channel": "C6",
+            "ts": new_ts(),
+            "event_ts": new_ts(),
+            "channel_type": "channel",
+            "message": {
+                "type": "message",
+                "text": "edited",
+                "user": "U0000USER",
+                "thread_ts": t,
+                "edited": {"user": "U0000USER", "ts": "1710000000.000000"},
+            },
+            "previous_message": {"type": "message", "text": "orig", "user": "U0000USER", "ts": t},
+        },
+        "delete": {
+            "type": "message",
+            "subtype": "message_deleted",
+            "hidden": True,
+            "channel": "C6",
+            "ts": new_ts(),
+            "deleted_ts": t,
+            "event_ts": new_ts(),
+            "channel_type": "channel",
+            "previous_message": {"type": "message", "text": "gone", "user": "U0000USER", "ts": t},
+        },
+        "join": message(
+            "<@U9> has joined the channel", channel="C6", subtype="channel_join", user="U9"
+        ),
+        "edited_mention": {
+            **mention("engage", channel="C6", ts=first["ts"]),
+            "edited": {"user": "U0000USER", "ts": "1710000000.000000"},
+        },
+    }
+    response = bot.send_event(events[variant])
+    assert response.status_code == 200
+    time.sleep(0.5)
+    assert len(slack.thread("C6", t)) == 1
+    assert azure.completions == []
+
+
+def test_unknown_event_type_gets_200(bot: BotProcess, slack: FakeSlack, azure: FakeAzure) -> None:
+    """An event type the bot has no listener for is acked with 200, so Slack does not retry."""
+    event = {
+        "type": "reaction_added",
+        "user": "U1",
+        "reaction": "eyes",
+        "event_ts": new_ts(),
+        "item": {"type": "message", "channel": "C7", "ts": new_ts()},
+    }
+    assert bot.send_event(event).status_code == 200
+    rate_limited = json.dumps(
+        {
+            "token": "x",
+            "type": "app_rate_limited",
+            "team_id": "T0000TEAM",
+            "minute_rate_limited": 1518467820,
+            "api_app_id": "A0000APP1",
+        }
+    )
+    assert bot.post_raw(rate_limited).status_code == 200
+    time.sleep(0.3)
+    assert azure.completions == [] and slack.calls_to("chat.postMessage") == []
+
+
+def test_concurrent_messages_in_one_thread_all_answered_in_order(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure, redis_server: RedisServer
+) -> None:
+    """10 messages sent at once into one thread → 10 answers; history complete, pairs intact."""
+    first = mention("root", channel="C8")
+    bot.send_event(first)
+    final_thread(slack, "C8", first["ts"])
+    events = [message(f"q{i}", channel="C8", thread_ts=first["ts"]) for i in range(10)]
+    with ThreadPoolExecutor(10) as pool:
+        codes = list(pool.map(lambda e: bot.send_event(e).status_code, events))
+    assert codes == [200] * 10
+    msgs = final_thread(slack, "C8", first["ts"], count=11, timeout=30)
+    assert sorted(message_text(m) for m in msgs[1:]) == sorted(
+        f"Answer to: q{i}" for i in range(10)
+    )
+    import redis
+
+    client = redis.Redis(port=redis_server.port, decode_responses=True)
+    history = [
+        json.loads(x) for x in client.lrange(f"bot:v1:hist:{{T0000TEAM:C8:{first['ts']}}}", 0, -1)
+    ]
+    client.close()
+    assert len(history) == 22
+    for q, a in zip(history[::2], history[1::2], strict=True):
+        assert q["role"] == "user" and a["role"] == "assistant"
+        assert a["content"] == f"Answer to: {q['content']}"
+    # each turn saw every turn before it: the prompts grow by one exchange each time
+    sizes = sorted(len(r.body["messages"]) for r in azure.completions)
+    assert sizes == list(range(2, 2 + 2 * 11, 2))
+
+
+@pytest.mark.parametrize("case", ["bad", "missing", "stale", "future"])
+def test_unsigned_or_stale_requests_get_401(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure, case: str
+) -> None:
+    """Bad or missing signatures and timestamps over 5 minutes off get 401 and no work."""
+    from tests.slackbot_harness import envelope
+
+    body = json.dumps(envelope(mention("sneaky", channel="C9")))
+    now = int(time.time())
+    if case == "bad":
+        response = bot.post_raw(body, signature=sign(body, now, "wrong-secret"))
+    elif case == "missing":
+        response = bot.http.post(
+            "/slack/events", content=body, headers={"Content-Type": "application/json"}
+        )
+    elif case == "stale":
+        response = bot.post_raw(body, timestamp=now - 360)
+    else:
+        response = bot.post_raw(body, timestamp=now + 360)
+    assert response.status_code == 401
+    time.sleep(0.3)
+    assert azure.completions == []
+    assert slack.calls_to("chat.postMessage") == []
+
+
+def test_url_verification_is_answered(bot: BotProcess) -> None:
+    """A signed url_verification gets its challenge back."""
+    body = json.dumps(
+        {
+            "token": "t",
+            "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+            "type": "url_verification",
+        }
+    )
+    response = bot.post_raw(body)
+    assert response.status_code == 200
+    assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+
+
+@pytest.mark.parametrize(
+    ("faults", "expected"),
+    [
+        ([Fault("status", status=401, body=BAD_KEY)], "rejected the bot's credentials"),
+        ([Fault("status", status=404, body=DEPLOYMENT_NOT_FOUND)], "not the model name"),
+        ([Fault("content_filter")], "content filter blocked your message (hate)"),
+        ([Fault("rate_limit", retry_after_ms=200)], "Answer to: fault case"),
+        ([Fault("server_error")] * 3, "unavailable"),
+    ],
+)
+def test_azure_errors_become_their_message(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure, faults: list[Fault], expected: str
+) -> None:
+    """Each Azure failure ends as its specific message (or the answer after a retried 429)."""
+    azure.push(*faults)
+    event = mention("fault case", channel="C10")
+    bot.send_event(event)
+    (reply,) = final_thread(slack, "C10", event["ts"], timeout=20)
+    assert expected in message_text(reply)
+    assert "Traceback" not in message_text(reply)
+    assert azure.key not in json.dumps(reply)
+
+
+def test_question_is_not_lost_after_an_error(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure
+) -> None:
+    """After a failed turn, asking again in the thread works and history has no half turn."""
+    first = mention("hello", channel="C11")
+    bot.send_event(first)
+    final_thread(slack, "C11", first["ts"])
+    azure.push(Fault("content_filter"))
+    bot.send_event(message("bad words", channel="C11", thread_ts=first["ts"]))
+    final_thread(slack, "C11", first["ts"], count=2)
+    bot.send_event(message("nicer words", channel="C11", thread_ts=first["ts"]))
+    msgs = final_thread(slack, "C11", first["ts"], count=3)
+    assert message_text(msgs[-1]) == "Answer to: nicer words"
+    sent = [m["content"] for m in azure.completions[-1].body["messages"]]
+    assert sent[1:] == ["hello", "Answer to: hello", "nicer words"]
+
+
+def test_long_answer_arrives_complete_in_several_messages(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure
+) -> None:
+    """A 30,000-character answer is split under Slack's limits and nothing is lost."""
+    paragraphs = [f"Paragraph {i}: " + ("lorem ipsum " * 40).strip() for i in range(60)]
+    long = "\n\n".join(paragraphs)
+    assert len(long) > 29_000
+    azure.answer = lambda m: long
+    event = mention("write a lot", channel="C12")
+    bot.send_event(event)
+    final_thread(slack, "C12", event["ts"], count=3, timeout=20)
+    msgs = wait_until(lambda: (m := slack.thread("C12", event["ts"])) and context_text(m[-1]) and m)
+    assert len(msgs) >= 3
+    joined = "".join(message_text(m) for m in msgs)
+    assert joined.replace("\n", "") == long.replace("\n", "")
+    assert "total " in context_text(msgs[-1])
+    assert all(context_text(m) == "" for m in msgs[:-1])
+
+
+def test_slack_429_is_retried(bot: BotProcess, slack: FakeSlack, azure: FakeAzure) -> None:
+    """chat.postMessage answering 429 with Retry-After is retried and the reply still arrives."""
+    slack.fail("chat.postMessage", SlackFault(status=429, retry_after=1))
+    event = mention("rate limited slack", channel="C13")
+    bot.send_event(event)
+    (reply,) = final_thread(slack, "C13", event["ts"], timeout=20)
+    assert message_text(reply) == "Answer to: rate limited slack"
+    posts = slack.calls_to("chat.postMessage")
+    assert len(posts) == 2 and posts[1].at - posts[0].at >= 0.9
+
+
+def test_health_ready_and_metrics(bot: BotProcess, slack: FakeSlack, azure: FakeAzure) -> None:
+    """/healthz and /readyz answer 200; /metrics exposes turns, latency, tokens and dedup."""
+    event = mention("count me", channel="C14")
+    bot.send_event(event)
+    final_thread(slack, "C14", event["ts"])
+    assert bot.http.get("/healthz").status_code == 200
+    assert bot.http.get("/readyz").status_code == 200
+    text = bot.http.get("/metrics").text
+    for name in (
+        "slackgpt_turns_total",
+        "slackgpt_azure_latency_seconds_bucket",
+        "slackgpt_tokens_total",
+        "slackgpt_azure_retries_total",
+        "slackgpt_dedup_hits_total",
+    ):
+        assert name in text
+    assert 'slackgpt_turns_total{outcome="ok"}' in text
+
+
+def test_secrets_never_in_logs(bot: BotProcess) -> None:
+    """The process log holds no key, token or signing secret."""
+    logs = bot.logs()
+    for secret in ("fake-azure-key-1", "xoxb-fake-bot-token", SIGNING_SECRET):
+        assert secret not in logs
+    assert "outcome=ok" in logs

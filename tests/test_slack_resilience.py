@@ -1,0 +1,176 @@
+"""Several replicas, Redis outages, graceful shutdown and Socket Mode, end to end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import RedisServer, _need_redis_server
+from tests.fakes.azure import FakeAzure
+from tests.fakes.slack import FakeSlack, SlackFault, context_text, message_text
+from tests.slackbot_harness import BotProcess, bot_env, envelope, final_thread, mention, wait_until
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, so it can be stopped and restarted."""
+    _need_redis_server()
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_same_event_to_two_replicas_is_answered_once(
+    azure: FakeAzure, slack: FakeSlack, redis_url: str
+) -> None:
+    """One event delivered to two processes sharing Redis, at the same moment → one answer."""
+    a = BotProcess(bot_env(azure, slack, redis_url))
+    b = BotProcess(bot_env(azure, slack, redis_url))
+    try:
+        a.wait_ready(), b.wait_ready()
+        events = [mention(f"shared {i}", channel="CR1") for i in range(10)]
+        with ThreadPoolExecutor(4) as pool:
+            jobs = []
+            for i, ev in enumerate(events):
+                jobs.append(pool.submit(a.send_event, ev, event_id=f"EvDUAL{i:04d}"))
+                jobs.append(
+                    pool.submit(
+                        b.send_event, ev, event_id=f"EvDUAL{i:04d}", retry=(1, "http_timeout")
+                    )
+                )
+            assert [j.result().status_code for j in jobs] == [200] * 20
+        for ev in events:
+            final_thread(slack, "CR1", ev["ts"])
+        time.sleep(0.5)
+        assert all(len(slack.thread("CR1", ev["ts"])) == 1 for ev in events)
+        assert len(azure.completions) == 10
+    finally:
+        a.stop(), b.stop()
+
+
+def test_redis_outage_is_reported_and_service_resumes(
+    azure: FakeAzure, slack: FakeSlack, own_redis: RedisServer
+) -> None:
+    """Redis down: acks still 200, user told, /readyz 503, process alive; Redis back: answers resume."""
+    bot = BotProcess(bot_env(azure, slack, own_redis.url)).wait_ready("/readyz")
+    try:
+        own_redis.stop()
+        wait_until(lambda: bot.http.get("/readyz").status_code == 503)
+        event = mention("are you there?", channel="CR2")
+        started = time.monotonic()
+        assert bot.send_event(event).status_code == 200
+        assert time.monotonic() - started < 3
+        (reply,) = final_thread(slack, "CR2", event["ts"])
+        assert "can't reach my memory" in message_text(reply)
+        assert azure.completions == []
+        assert bot.proc.poll() is None
+        own_redis.start()
+        wait_until(lambda: bot.http.get("/readyz").status_code == 200, timeout=20)
+        again = mention("and now?", channel="CR2")
+        bot.send_event(again)
+        (reply,) = final_thread(slack, "CR2", again["ts"])
+        assert message_text(reply) == "Answer to: and now?"
+    finally:
+        bot.stop()
+
+
+def test_sigterm_lets_in_flight_turns_finish(
+    azure: FakeAzure, slack: FakeSlack, redis_url: str
+) -> None:
+    """SIGTERM while Azure is still thinking: the answer is still posted, then the process exits.
+
+    uvicorn re-raises the captured SIGTERM after its graceful shutdown, so the exit status is
+    "terminated by SIGTERM" (-15), which is what process supervisors expect."""
+    azure.first_token_delay = 1.5
+    bot = BotProcess(bot_env(azure, slack, redis_url)).wait_ready()
+    event = mention("slow one", channel="CR3")
+    assert bot.send_event(event).status_code == 200
+    wait_until(lambda: slack.thread("CR3", event["ts"]))
+    code = bot.stop()
+    assert code in (0, -15)
+    assert "Application shutdown complete" in bot.logs()
+    (reply,) = slack.thread("CR3", event["ts"])
+    assert message_text(reply) == "Answer to: slow one"
+    assert "total " in context_text(reply)
+
+
+@pytest.mark.parametrize("error", ["channel_not_found", "invalid_auth", "not_in_channel"])
+def test_slack_refusals_are_logged_not_fatal(
+    azure: FakeAzure, slack: FakeSlack, redis_url: str, error: str
+) -> None:
+    """chat.postMessage errors are logged; no Azure call is wasted, the process keeps serving."""
+    bot = BotProcess(bot_env(azure, slack, redis_url)).wait_ready()
+    try:
+        slack.fail("chat.postMessage", SlackFault(error=error))
+        event = mention("hello?", channel="CR4")
+        assert bot.send_event(event).status_code == 200
+        wait_until(lambda: error in bot.logs())
+        assert azure.completions == []
+        again = mention("hello again", channel="CR4")
+        bot.send_event(again)
+        (reply,) = final_thread(slack, "CR4", again["ts"])
+        assert message_text(reply) == "Answer to: hello again"
+    finally:
+        bot.stop()
+
+
+def test_slack_5xx_on_post_is_not_retried_forever(
+    azure: FakeAzure, slack: FakeSlack, redis_url: str
+) -> None:
+    """A 500 from chat.postMessage ends the turn with a log line, not a loop."""
+    bot = BotProcess(bot_env(azure, slack, redis_url)).wait_ready()
+    try:
+        slack.fail("chat.postMessage", SlackFault(status=500))
+        event = mention("server error", channel="CR5")
+        bot.send_event(event)
+        wait_until(lambda: "outcome=slack_error" in bot.logs())
+        time.sleep(0.5)
+        assert len(slack.calls_to("chat.postMessage")) == 1
+        assert bot.proc.poll() is None
+    finally:
+        bot.stop()
+
+
+def test_socket_mode_answers_a_mention(azure: FakeAzure, slack: FakeSlack, redis_url: str) -> None:
+    """`python -m bot socket` connects via apps.connections.open and answers a pushed mention."""
+    env = bot_env(azure, slack, redis_url, SLACK_APP_TOKEN=slack.app_token)
+    env.pop("SLACK_SIGNING_SECRET")
+    bot = BotProcess(env, args=("socket",))
+    try:
+        slack.wait_for_socket(timeout=20)
+        event = mention("via websocket", channel="CS1")
+        envelope_id = slack.push_envelope(envelope(event))
+        (reply,) = final_thread(slack, "CS1", event["ts"])
+        assert message_text(reply) == "Answer to: via websocket"
+        assert any(ack["envelope_id"] == envelope_id for ack in slack.socket_acks)
+        assert len(slack.calls_to("apps.connections.open")) >= 1
+    finally:
+        assert bot.stop() == 0
+    assert "Socket Mode: stopping" in bot.logs()
+
+
+def test_python_m_bot_picks_socket_mode_when_app_token_set(
+    azure: FakeAzure, slack: FakeSlack, redis_url: str
+) -> None:
+    """`python -m bot` without a command uses Socket Mode when SLACK_APP_TOKEN is set."""
+    env = bot_env(azure, slack, redis_url, SLACK_APP_TOKEN=slack.app_token)
+    bot = BotProcess(env, args=())
+    bot.proc.args  # noqa: B018 - documents that no command was given
+    try:
+        slack.wait_for_socket(timeout=20)
+    finally:
+        bot.stop()
+
+
+def test_serve_refuses_to_start_without_signing_secret(azure: FakeAzure, slack: FakeSlack) -> None:
+    """HTTP mode without SLACK_SIGNING_SECRET exits 2 naming the setting."""
+    env = bot_env(azure, slack, None)
+    env.pop("SLACK_SIGNING_SECRET")
+    bot = BotProcess(env)
+    assert bot.proc.wait(30) == 2
+    assert "SLACK_SIGNING_SECRET" in bot.logs()
+    bot.stop()
