@@ -22,7 +22,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 
 from bot.azure_openai import AzureOpenAIClient, ClientObserver, static_token_provider
+from bot.channel_config import ConfigStore, environment_defaults
 from bot.chat_types import ChatOptions
+from bot.commands import AdminCheck, Commands
 from bot.conversation import Conversation, TurnSettings
 from bot.history import HistoryStore
 from bot.metrics import Metrics
@@ -30,6 +32,7 @@ from bot.retry import RetryPolicy
 from bot.settings import Settings
 from bot.slack_app import build_bolt_app
 from bot.turns import TurnRunner
+from bot.usage import UsageLedger
 from bot.web import build_web_app
 
 log = logging.getLogger(__name__)
@@ -98,7 +101,8 @@ def build_store(settings: Settings, redis: Redis) -> HistoryStore:
     return HistoryStore(
         redis,
         prefix=settings.bot_redis_prefix,
-        max_messages=max(2, settings.bot_history_turns * 2),
+        # Channels may keep up to 100 turns (`/gpt set history`); each turn reads only its own.
+        max_messages=2 * max(100, settings.bot_history_turns),
         ttl_seconds=settings.history_ttl_seconds,
         lock_timeout=settings.bot_lock_timeout,
     )
@@ -179,21 +183,41 @@ def build_slack_client(settings: Settings) -> AsyncWebClient:
     )
 
 
+def config_defaults(settings: Settings) -> dict[str, object]:
+    """The environment's layer of the channel settings (channel > workspace > environment)."""
+    return environment_defaults(
+        system=settings.bot_system_prompt,
+        deployment=settings.azure_openai_deployment,
+        temperature=settings.bot_temperature,
+        top_p=settings.bot_top_p,
+        max_tokens=settings.bot_max_tokens,
+        history=settings.bot_history_turns,
+        context_window=settings.bot_context_window,
+        stream=settings.bot_stream,
+        quota=settings.bot_daily_quota,
+    )
+
+
 def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBot:
     metrics = Metrics()
     core = build_core(settings, observer=metrics)
-    defaults = default_turn_settings(settings)
-
-    async def settings_for(team: str, channel: str) -> TurnSettings:
-        return defaults
-
+    prefix = settings.bot_redis_prefix
+    config = ConfigStore(core.redis, config_defaults(settings), prefix=prefix)
+    ledger = UsageLedger(core.redis, prefix=prefix)
     runner = TurnRunner(
         store=core.store,
         conversation=core.conversation,
         metrics=metrics,
-        settings_for=settings_for,
+        config=config,
+        ledger=ledger,
         pending_ttl=int(settings.bot_lock_timeout) + 60,
         log_content=settings.bot_log_content,
+    )
+    commands = Commands(
+        config=config,
+        ledger=ledger,
+        admins=AdminCheck(settings.bot_admin_user_ids),
+        command=settings.bot_slash_command,
     )
     client = build_slack_client(settings)
     secret = settings.slack_signing_secret
@@ -201,6 +225,7 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         client=client,
         runner=runner,
         signing_secret=None if socket_mode or secret is None else secret.get_secret_value(),
+        extra=[commands.register],
     )
     return SlackBot(core, metrics, client, runner, bolt)
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from bot.chat_types import StoredMessage
 from bot.errors import StoreUnavailable, ThreadBusy
@@ -96,26 +97,25 @@ class HistoryStore:
         except REDIS_ERRORS:
             return False
 
+    def queue_claims(self, pipe: Pipeline, names: Sequence[str], ttl_seconds: int) -> None:
+        """Add one `SET NX EX` per name to `pipe`; each result is truthy where we were first."""
+        for name in names:
+            pipe.set(self.once_key(name), "1", nx=True, ex=ttl_seconds)
+
+    def queue_keep_claims(self, pipe: Pipeline, names: Sequence[str], ttl_seconds: int) -> None:
+        """Add the extension of claims whose work is done (see `bot.turns` for why)."""
+        for name in names:
+            pipe.expire(self.once_key(name), ttl_seconds)
+
     async def claim(self, names: Sequence[str], ttl_seconds: int) -> list[bool]:
         """`SET NX EX` each name in one round trip; True where this caller was first."""
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for name in names:
-                    pipe.set(self.once_key(name), "1", nx=True, ex=ttl_seconds)
+                self.queue_claims(pipe, names, ttl_seconds)
                 results = await pipe.execute()
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
         return [bool(r) for r in results]
-
-    async def keep_claims(self, names: Sequence[str], ttl_seconds: int) -> None:
-        """Extend claims once their work is done (see `bot.turns` for why claims start short)."""
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for name in names:
-                    pipe.expire(self.once_key(name), ttl_seconds)
-                await pipe.execute()
-        except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
 
     async def release_claims(self, names: Sequence[str]) -> None:
         """Forget claims, so a redelivery of work that could not be done is tried again."""

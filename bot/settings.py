@@ -69,8 +69,12 @@ class Settings(BaseSettings):
     bot_top_p: float | None = Field(default=None, ge=0, le=1)
     bot_max_tokens: int = Field(default=1000, ge=1, le=128_000)
     bot_context_window: int = Field(default=16_000, ge=256, le=2_000_000)
-    bot_history_turns: int = Field(default=20, ge=0, le=500)
+    bot_history_turns: int = Field(default=20, ge=0, le=100)
     bot_history_ttl_days: float = Field(default=30, gt=0)
+    bot_daily_quota: int = Field(default=0, ge=0)
+    """Tokens per user per UTC day across the workspace; 0 = unlimited. Channels may override."""
+    bot_stream: bool = True
+    """Show answers growing while Azure writes them (where the api-version allows usage)."""
     bot_lock_timeout: float = Field(default=120, gt=0)
     bot_drain_seconds: float = Field(default=25, ge=0)
     bot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -13,7 +13,7 @@ Facts this relies on (shared/reference/slack.md):
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -65,7 +65,6 @@ def build_bolt_app(
     client: AsyncWebClient,
     runner: TurnRunner,
     signing_secret: str | None,
-    followups_enabled: Callable[[str, str], Awaitable[bool]] | None = None,
     extra: list[Registrar] | None = None,
 ) -> AsyncApp:
     """The Bolt app. `signing_secret=None` (Socket Mode) turns request verification off."""
@@ -107,8 +106,6 @@ def build_bolt_app(
         team = str(context.team_id or body.get("team_id") or "")
         channel = str(event.get("channel", ""))
         if not await runner.is_engaged(team, channel, str(thread_ts)):
-            return
-        if followups_enabled is not None and not await followups_enabled(team, channel):
             return
         await runner.run(_incoming(event, body, context, request, "followup"), client)
 

@@ -13,23 +13,24 @@ Slack's later redelivery is answered by another one. When the turn ends the clai
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.conversation import Conversation, TurnSettings
+from bot.channel_config import ConfigStore, Effective
+from bot.chat_types import Usage
+from bot.conversation import Conversation
 from bot.errors import BotError, StoreUnavailable
 from bot.formatting import notice, render_answer
-from bot.history import HistoryStore
+from bot.history import REDIS_ERRORS, HistoryStore
 from bot.metrics import Metrics
+from bot.usage import UsageLedger, human_duration, seconds_until_reset
 
 log = logging.getLogger("bot.turn")
 
@@ -38,7 +39,6 @@ EMPTY_MENTION = (
     "Hi! Ask me anything in this thread, e.g. `@me why does my build fail?`. "
     "I remember the thread, and every answer shows its token usage."
 )
-SettingsFor = Callable[[str, str], Awaitable[TurnSettings]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +100,8 @@ class TurnRunner:
         store: HistoryStore,
         conversation: Conversation,
         metrics: Metrics,
-        settings_for: SettingsFor,
+        config: ConfigStore,
+        ledger: UsageLedger,
         pending_ttl: int = 180,
         done_ttl: int = 3600,
         log_content: bool = False,
@@ -108,7 +109,8 @@ class TurnRunner:
         self.store = store
         self.conversation = conversation
         self.metrics = metrics
-        self.settings_for = settings_for
+        self.config = config
+        self.ledger = ledger
         self.pending_ttl = pending_ttl
         self.done_ttl = done_ttl
         self.log_content = log_content
@@ -162,37 +164,81 @@ class TurnRunner:
             log.info("turn %s", turn.line())
         return outcome
 
+    async def _begin(self, msg: Incoming, claims: list[str]) -> tuple[list[bool], Effective, int]:
+        """One round trip: the dedup claims, this channel's settings and the user's usage today."""
+        try:
+            async with self.store.redis.pipeline(transaction=False) as pipe:
+                self.store.queue_claims(pipe, claims, self.pending_ttl)
+                self.config.queue_read(pipe, msg.team, msg.channel)
+                self.ledger.queue_user_today(pipe, msg.team, msg.user)
+                results = await pipe.execute()
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+        n = len(claims)
+        first = [bool(r) for r in results[:n]]
+        effective = self.config.effective_from(results[n], results[n + 1])
+        return first, effective, self.ledger.tokens_from(results[n + 2])
+
+    async def _finish(self, msg: Incoming, claims: list[str], usage: Usage | None) -> None:
+        """One round trip: keep the claims past Slack's retries and record the usage."""
+        try:
+            async with self.store.redis.pipeline(transaction=False) as pipe:
+                self.store.queue_keep_claims(pipe, claims, self.done_ttl)
+                if usage is not None:
+                    self.ledger.queue_record(pipe, msg.team, msg.channel, msg.user, usage)
+                await pipe.execute()
+        except REDIS_ERRORS as exc:
+            # The pending TTL still covers Slack's quick retries; the usage is lost, so say so.
+            log.error("could not record usage/claims (%s): %s", type(exc).__name__, usage)
+
     async def _run(self, msg: Incoming, client: AsyncWebClient, turn: TurnLog) -> str:
         claims = [f"msg:{msg.team}:{msg.channel}:{msg.ts}"]
         if msg.event_id:
             claims.append(f"ev:{msg.team}:{msg.event_id}")
         try:
-            first = await self.store.claim(claims, self.pending_ttl)
+            first, effective, used_today = await self._begin(msg, claims)
         except StoreUnavailable:
             await self._post(client, msg, notice(f":warning: {StoreUnavailable.user_message}"))
             return "store_unavailable"
-        turn.step("claim")
+        turn.step("begin")
         if not all(first):
             self.metrics.dedup_hits.labels("message" if not first[0] else "event").inc()
             return "duplicate"
+        if msg.kind == "followup" and not effective.values["followups"]:
+            return "followups_off"
         if not msg.text:
             await self._post(client, msg, notice(EMPTY_MENTION))
+            await self._finish(msg, claims, None)
             return "empty"
+        quota = int(effective.values["quota"])
+        if quota and used_today >= quota:
+            wait = human_duration(seconds_until_reset(self.ledger.now()))
+            await self._post(
+                client,
+                msg,
+                notice(
+                    f":no_entry: <@{msg.user}>, you have used your daily quota of {quota:,} tokens "
+                    f"in this workspace ({used_today:,} used). It resets in {wait} (midnight UTC)."
+                ),
+            )
+            await self._finish(msg, claims, None)
+            return "quota_exceeded"
         placeholder = await self._post(client, msg, notice(THINKING))
         turn.step("placeholder")
         if placeholder is None:
             return "slack_error"
+        settings = effective.turn_settings()
+        settings = replace(
+            settings, options=replace(settings.options, user=hashed_user(msg.team, msg.user))
+        )
         try:
-            settings = await self.settings_for(msg.team, msg.channel)
-            settings = replace(
-                settings, options=replace(settings.options, user=hashed_user(msg.team, msg.user))
-            )
             reply = await self.conversation.answer(msg.thread_id, msg.text, settings)
             turn.step("model")
         except BotError as exc:
             turn.step("model")
             turn.fields["error"] = type(exc).__name__
             await self._replace(client, msg, placeholder, notice(f":warning: {exc.user_message}"))
+            await self._finish(msg, claims, None)
             return type(exc).__name__
         except Exception:
             log.exception("turn failed unexpectedly: %s", turn.line())
@@ -221,8 +267,7 @@ class TurnRunner:
             ok = await self._post(client, msg, extra) is not None and ok
         turn.step("post")
         turn.fields["parts"] = len(messages)
-        with contextlib.suppress(StoreUnavailable):  # the pending TTL covers quick retries
-            await self.store.keep_claims(claims, self.done_ttl)
+        await self._finish(msg, claims, reply.usage)
         return "ok" if ok else "slack_error"
 
     async def _post(self, client: AsyncWebClient, msg: Incoming, message: Any) -> str | None:

@@ -1,0 +1,124 @@
+"""Token usage accounting per day, team, channel and user, and the daily per-user quota.
+
+One hash per team per UTC day, ``{p}v1:usage:{team}:{YYYYMMDD}``, expiring after 90 days. Fields:
+
+| field                     | counts                                    |
+|---------------------------|-------------------------------------------|
+| ``all:p`` / ``all:c`` / ``all:t``           | the workspace's prompt/completion/total |
+| ``ch:{channel}:p`` / ``:c`` / ``:t``        | one channel                             |
+| ``u:{user}:t``                              | one user, whole workspace (the quota)   |
+| ``cu:{channel}:{user}:t``                   | one user in one channel                 |
+
+Recording is queued onto the pipeline that ends a turn, and the quota read onto the one that starts
+it, so accounting adds no round trip of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from bot.chat_types import Usage
+from bot.errors import StoreUnavailable
+from bot.history import REDIS_ERRORS
+
+RETENTION_SECONDS = 90 * 86_400
+PERIODS = {"today": 1, "7d": 7, "30d": 30}
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def seconds_until_reset(now: dt.datetime) -> int:
+    """Seconds until the next UTC midnight, when daily quotas reset."""
+    tomorrow = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, int((tomorrow - now).total_seconds()))
+
+
+def human_duration(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    return f"{hours} h {minutes} min" if hours else f"{max(1, minutes)} min"
+
+
+@dataclass
+class Report:
+    """Summed usage over a period."""
+
+    days: int
+    workspace: Usage = field(default_factory=Usage)
+    channel: Usage = field(default_factory=Usage)
+    top_users: list[tuple[str, int]] = field(default_factory=list)
+    top_channel_users: list[tuple[str, int]] = field(default_factory=list)
+
+
+class UsageLedger:
+    def __init__(
+        self, redis: Redis, *, prefix: str = "bot:", now: Callable[[], dt.datetime] = utc_now
+    ) -> None:
+        self.redis = redis
+        self.prefix = f"{prefix}v1:"
+        self.now = now
+
+    def day_key(self, team: str, day: dt.date) -> str:
+        return f"{self.prefix}usage:{team}:{day:%Y%m%d}"
+
+    def queue_user_today(self, pipe: Pipeline, team: str, user: str) -> None:
+        """Add the read of the user's tokens today; its result goes to `tokens_from`."""
+        pipe.hget(self.day_key(team, self.now().date()), f"u:{user}:t")
+
+    @staticmethod
+    def tokens_from(raw: object) -> int:
+        try:
+            return int(str(raw)) if raw is not None else 0
+        except ValueError:
+            return 0
+
+    def queue_record(
+        self, pipe: Pipeline, team: str, channel: str, user: str, usage: Usage
+    ) -> None:
+        key = self.day_key(team, self.now().date())
+        for suffix, amount in (
+            ("p", usage.prompt_tokens),
+            ("c", usage.completion_tokens),
+            ("t", usage.total_tokens),
+        ):
+            pipe.hincrby(key, f"all:{suffix}", amount)
+            pipe.hincrby(key, f"ch:{channel}:{suffix}", amount)
+        pipe.hincrby(key, f"u:{user}:t", usage.total_tokens)
+        pipe.hincrby(key, f"cu:{channel}:{user}:t", usage.total_tokens)
+        pipe.expire(key, RETENTION_SECONDS)
+
+    async def report(self, team: str, channel: str, days: int, top: int = 5) -> Report:
+        today = self.now().date()
+        keys = [self.day_key(team, today - dt.timedelta(days=i)) for i in range(days)]
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hgetall(key)
+                raws: list[Mapping[str, str]] = await pipe.execute()
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+        sums: Counter[str] = Counter()
+        for raw in raws:
+            for name, value in raw.items():
+                sums[name] += self.tokens_from(value)
+        report = Report(days)
+        report.workspace = Usage(sums["all:p"], sums["all:c"], sums["all:t"])
+        report.channel = Usage(
+            sums[f"ch:{channel}:p"], sums[f"ch:{channel}:c"], sums[f"ch:{channel}:t"]
+        )
+        users = Counter({k[2:-2]: v for k, v in sums.items() if k.startswith("u:")})
+        prefix = f"cu:{channel}:"
+        channel_users = Counter(
+            {k[len(prefix) : -2]: v for k, v in sums.items() if k.startswith(prefix)}
+        )
+        report.top_users = users.most_common(top)
+        report.top_channel_users = channel_users.most_common(top)
+        return report
