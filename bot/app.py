@@ -21,7 +21,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 
-from bot.azure_openai import AzureOpenAIClient, ClientObserver, static_token_provider
+from bot.azure_openai import (
+    AzureOpenAIClient,
+    ClientObserver,
+    static_token_provider,
+    supports_stream_usage,
+)
 from bot.channel_config import ConfigStore, environment_defaults
 from bot.chat_types import ChatOptions
 from bot.commands import AdminCheck, Commands
@@ -168,9 +173,10 @@ class SlackBot:
         await self.core.aclose()
 
 
-def build_slack_client(settings: Settings) -> AsyncWebClient:
+def build_slack_client(settings: Settings, *, retry_rate_limits: bool = True) -> AsyncWebClient:
     """The Web API client. Slack's 429s are retried honouring Retry-After (slack_sdk's handler);
-    5xx are not, since a retried chat.postMessage could post twice."""
+    5xx are not, since a retried chat.postMessage could post twice. Streaming progress updates
+    use a client without the 429 retry: a skipped progress update is better than a stall."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(
         token=token,
@@ -178,7 +184,7 @@ def build_slack_client(settings: Settings) -> AsyncWebClient:
         timeout=15,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            *([AsyncRateLimitErrorRetryHandler(max_retry_count=3)] if retry_rate_limits else []),
         ],
     )
 
@@ -210,6 +216,9 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         metrics=metrics,
         config=config,
         ledger=ledger,
+        progress_client=build_slack_client(settings, retry_rate_limits=False),
+        stream_capable=supports_stream_usage(settings.azure_openai_api_version),
+        stream_interval=settings.bot_stream_interval,
         pending_ttl=int(settings.bot_lock_timeout) + 60,
         log_content=settings.bot_log_content,
     )

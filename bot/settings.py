@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     """Tokens per user per UTC day across the workspace; 0 = unlimited. Channels may override."""
     bot_stream: bool = True
     """Show answers growing while Azure writes them (where the api-version allows usage)."""
+    bot_stream_interval: float = Field(default=1.0, ge=0.05, le=10)
+    """Seconds between progress updates of a streamed answer (Slack: about one a second)."""
     bot_lock_timeout: float = Field(default=120, gt=0)
     bot_drain_seconds: float = Field(default=25, ge=0)
     bot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -26,9 +26,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channel_config import ConfigStore, Effective
 from bot.chat_types import Usage
 from bot.conversation import Conversation
-from bot.errors import BotError, StoreUnavailable
+from bot.errors import BotError, StoreUnavailable, StreamInterrupted
 from bot.formatting import notice, render_answer
 from bot.history import REDIS_ERRORS, HistoryStore
+from bot.live_message import LiveMessage
 from bot.metrics import Metrics
 from bot.usage import UsageLedger, human_duration, seconds_until_reset
 
@@ -102,6 +103,9 @@ class TurnRunner:
         metrics: Metrics,
         config: ConfigStore,
         ledger: UsageLedger,
+        progress_client: AsyncWebClient | None = None,
+        stream_capable: bool = True,
+        stream_interval: float = 1.0,
         pending_ttl: int = 180,
         done_ttl: int = 3600,
         log_content: bool = False,
@@ -110,6 +114,9 @@ class TurnRunner:
         self.conversation = conversation
         self.metrics = metrics
         self.config = config
+        self.progress_client = progress_client
+        self.stream_capable = stream_capable
+        self.stream_interval = stream_interval
         self.ledger = ledger
         self.pending_ttl = pending_ttl
         self.done_ttl = done_ttl
@@ -231,21 +238,49 @@ class TurnRunner:
         settings = replace(
             settings, options=replace(settings.options, user=hashed_user(msg.team, msg.user))
         )
+        live = None
+        if self.stream_capable and effective.values["stream"]:
+            live = LiveMessage(
+                self.progress_client or client,
+                channel=msg.channel,
+                ts=placeholder,
+                interval=self.stream_interval,
+            )
         try:
-            reply = await self.conversation.answer(msg.thread_id, msg.text, settings)
+            reply = await self.conversation.answer(
+                msg.thread_id, msg.text, settings, on_delta=live.on_delta if live else None
+            )
             turn.step("model")
         except BotError as exc:
             turn.step("model")
             turn.fields["error"] = type(exc).__name__
-            await self._replace(client, msg, placeholder, notice(f":warning: {exc.user_message}"))
+            if live is not None:
+                await live.settle()
+            failure = [notice(f":warning: {exc.user_message}")]
+            if isinstance(exc, StreamInterrupted) and exc.partial.strip():
+                # Keep what arrived, and say plainly that it is incomplete.
+                failure = render_answer(
+                    exc.partial + f"\n\n:warning: _{exc.user_message}_",
+                    None,
+                    settings.options.deployment or "",
+                    ["incomplete answer, not saved"],
+                )
+            await self._replace(client, msg, placeholder, failure[0])
+            for extra in failure[1:]:
+                await self._post(client, msg, extra)
             await self._finish(msg, claims, None)
             return type(exc).__name__
         except Exception:
             log.exception("turn failed unexpectedly: %s", turn.line())
+            if live is not None:
+                await live.settle()
             await self._replace(
                 client, msg, placeholder, notice(f":warning: {BotError.user_message}")
             )
             return "internal_error"
+        if live is not None:
+            await live.settle()
+            turn.fields["stream_updates"] = live.updates
         if reply.usage is not None:
             self.metrics.used(reply.usage)
             turn.fields.update(

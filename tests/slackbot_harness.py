@@ -258,7 +258,11 @@ def final_thread(
 
     def done() -> list | None:  # type: ignore[type-arg]
         msgs = slack.thread(channel, thread_ts)
-        finished = [m for m in msgs if "Thinking" not in message_text(m)]
+        finished = [
+            m
+            for m in msgs
+            if "Thinking" not in message_text(m) and not message_text(m).endswith(" …")
+        ]
         return msgs if len(finished) >= count and len(finished) == len(msgs) else None
 
     return wait_until(done, timeout)  # type: ignore[no-any-return]

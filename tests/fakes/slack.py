@@ -219,7 +219,9 @@ class FakeSlack:
             "user": BOT_USER,
             "bot_id": BOT_ID,
             "updates": 0,
+            "created_at": time.monotonic(),
         }
+        message["versions"] = [(message["created_at"], message_text(message))]
         with self._lock:
             self.messages[(args["channel"], ts)] = message
         return {"ok": True, "channel": args["channel"], "ts": ts, "message": message}
@@ -240,6 +242,7 @@ class FakeSlack:
                 markdown_text=args.get("markdown_text"),
                 updates=message["updates"] + 1,
             )
+            message["versions"].append((time.monotonic(), message_text(message)))
         return {"ok": True, "channel": key[0], "ts": key[1]}
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
