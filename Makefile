@@ -17,12 +17,16 @@ run: install
 	$(PY) -m bot
 
 lint: install
-	$(VENV)/bin/ruff check bot tests
-	$(VENV)/bin/ruff format --check bot tests
+	$(VENV)/bin/ruff check bot tests bench
+	$(VENV)/bin/ruff format --check bot tests bench
 	$(VENV)/bin/mypy
 
 test: lint
 	$(VENV)/bin/pytest
+
+bench: install
+	command -v redis-server >/dev/null || { echo "bench needs redis-server (apt-get install redis-server)"; exit 1; }
+	$(PY) -m bench.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

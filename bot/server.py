@@ -8,6 +8,7 @@ before closing the clients. Socket Mode does the same around its websocket.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -19,8 +20,21 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections for a server that allocates many short-lived objects.
+
+    The start-up objects (modules, the app graph) are frozen out of every collection, and the
+    young generation is collected every 20,000 allocations instead of 700: the benchmark showed
+    a lower CPU cost per turn, and turns create few reference cycles.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def run_http(settings: Settings, *, host: str, port: int) -> int:
     bot = build_slack_bot(settings)
+    tune_gc()
     config = uvicorn.Config(
         build_asgi(bot),
         host=host,
@@ -37,7 +51,12 @@ def run_http(settings: Settings, *, host: str, port: int) -> int:
 
 
 def run_socket_mode(settings: Settings) -> int:
-    asyncio.run(_socket_mode(settings))
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        asyncio.run(_socket_mode(settings))
+    else:
+        uvloop.run(_socket_mode(settings))
     return 0
 
 
@@ -46,6 +65,8 @@ async def _socket_mode(settings: Settings) -> None:
 
     assert settings.slack_app_token is not None  # checked by Settings.require_slack
     bot = build_slack_bot(settings, socket_mode=True)
+    await bot.start()
+    tune_gc()
     handler = AsyncSocketModeHandler(
         bot.bolt, app_token=settings.slack_app_token.get_secret_value()
     )

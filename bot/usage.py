@@ -4,8 +4,7 @@ One hash per team per UTC day, ``{p}v1:usage:{team}:{YYYYMMDD}``, expiring after
 
 | field                     | counts                                    |
 |---------------------------|-------------------------------------------|
-| ``all:p`` / ``all:c`` / ``all:t``           | the workspace's prompt/completion/total |
-| ``ch:{channel}:p`` / ``:c`` / ``:t``        | one channel                             |
+| ``ch:{channel}:p`` / ``:c`` / ``:t``        | one channel's prompt/completion/total   |
 | ``u:{user}:t``                              | one user, whole workspace (the quota)   |
 | ``cu:{channel}:{user}:t``                   | one user in one channel                 |
 
@@ -89,7 +88,6 @@ class UsageLedger:
             ("c", usage.completion_tokens),
             ("t", usage.total_tokens),
         ):
-            pipe.hincrby(key, f"all:{suffix}", amount)
             pipe.hincrby(key, f"ch:{channel}:{suffix}", amount)
         pipe.hincrby(key, f"u:{user}:t", usage.total_tokens)
         pipe.hincrby(key, f"cu:{channel}:{user}:t", usage.total_tokens)
@@ -110,7 +108,12 @@ class UsageLedger:
             for name, value in raw.items():
                 sums[name] += self.tokens_from(value)
         report = Report(days)
-        report.workspace = Usage(sums["all:p"], sums["all:c"], sums["all:t"])
+        # The workspace total is the sum of its channels (one counter fewer per turn).
+        kinds = {
+            s: sum(v for k, v in sums.items() if k.startswith("ch:") and k.endswith(f":{s}"))
+            for s in "pct"
+        }
+        report.workspace = Usage(kinds["p"], kinds["c"], kinds["t"])
         report.channel = Usage(
             sums[f"ch:{channel}:p"], sums[f"ch:{channel}:c"], sums[f"ch:{channel}:t"]
         )

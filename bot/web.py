@@ -56,6 +56,7 @@ def build_web_app(
     bolt: AsyncApp,
     store: HistoryStore,
     metrics: Metrics,
+    on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     max_body: int = MAX_BODY_BYTES,
 ) -> Starlette:
@@ -88,6 +89,8 @@ def build_web_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup()
         yield
         if on_shutdown is not None:
             await on_shutdown()

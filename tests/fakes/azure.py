@@ -90,6 +90,9 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    started: float = field(default_factory=time.monotonic)
+    first_token: float | None = None
+    finished: float | None = None
 
 
 @dataclass
@@ -176,9 +179,11 @@ class FakeAzure:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        self.requests.append(
-            Recorded(request.method, request.path, dict(request.query), dict(request.headers), body)
+        record = Recorded(
+            request.method, request.path, dict(request.query), dict(request.headers), body
         )
+        self.requests.append(record)
+        request["record"] = record
         parts = request.path.split("/")
         # ['', 'openai', 'deployments', dep, 'chat', 'completions'] exactly; '//openai' → 404
         if (
@@ -457,6 +462,8 @@ class FakeAzure:
                     ),
                 }
             ]
+        record = request["record"]
+        record.first_token = record.finished = time.monotonic()
         return self._json(200, data)
 
     async def _stream(
@@ -535,6 +542,8 @@ class FakeAzure:
             if self.token_delay and i:
                 await asyncio.sleep(self.token_delay)
             await send(chunk({"content": (" " if i else "") + word}, cfr=_filter_results()))
+            if i == 0:
+                request["record"].first_token = time.monotonic()
         if filtered:
             await send(
                 chunk(
@@ -559,6 +568,7 @@ class FakeAzure:
             )
         await send("[DONE]")
         await response.write_eof()
+        request["record"].finished = time.monotonic()
         return response
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:

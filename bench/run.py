@@ -1,0 +1,476 @@
+"""Load benchmark: the real bot and a minimal baseline under the same signed Slack load.
+
+    python -m bench.run            # the full run (about two minutes), figures for the README
+    python -m bench.run --smoke    # a few seconds, no thresholds (run by the test suite)
+
+It starts a real redis-server, the fakes (`bench.fakes`: fake Azure with a configurable latency,
+fake Slack, a Redis proxy counting round trips), then for the bot (`python -m bot serve`) and the
+baseline (`bench.baseline`) in turn sends signed `app_mention` events in distinct threads:
+
+* rate:     a fixed rate for some seconds (100/s for 10 s: about 200 turns in flight at 2 s)
+* inflight: a burst of N turns sent as fast as the server acks them (1,000 in flight)
+* stream:   the bot with streaming on, for the time to first visible text
+
+and reports ack latency, bot overhead per turn (reply at Slack − event sent − Azure's time),
+time to first visible text, throughput, errors, duplicates and missing answers, CPU seconds per
+turn, peak RSS, and Redis commands and round trips per turn. Medians and percentiles only: the
+machine is shared, so the baseline measured in the same run is the yardstick, not absolute time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import redis
+
+from tests.fakes.server_thread import free_port
+from tests.slackbot_harness import SIGNING_SECRET, envelope, mention, sign
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Fakes:
+    """The `bench.fakes` subprocess, driven over its stdin."""
+
+    def __init__(self, redis_port: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.fakes", "--redis-port", str(redis_port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.info = json.loads(self.proc.stdout.readline())
+
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+            self.proc.wait(10)
+
+
+@dataclass
+class Sent:
+    token: int
+    ts: str
+    sent: float
+    ack_ms: float = float("nan")
+    status: int = 0
+
+
+@dataclass
+class Level:
+    name: str
+    target: str
+    turns: int
+    figures: dict[str, float] = field(default_factory=dict)
+
+
+class Target:
+    """The bot or the baseline as a server subprocess."""
+
+    def __init__(self, kind: str, fakes: Fakes, redis_url: str, stream: bool) -> None:
+        self.kind = kind
+        self.port = free_port()
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "SLACK_", "BOT_"))
+        }
+        env.update(
+            {
+                "AZURE_OPENAI_ENDPOINT": fakes.info["azure"],
+                "AZURE_OPENAI_KEY": fakes.info["azure_key"],
+                "SLACK_API_URL": fakes.info["slack"],
+                "SLACK_BOT_TOKEN": fakes.info["slack_token"],
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "REDIS_URL": redis_url,
+                "PORT": str(self.port),
+                "BOT_STREAM": "true" if stream else "false",
+                "BOT_LOG_LEVEL": "INFO",
+            }
+        )
+        cmd = (
+            [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+            if kind == "bot"
+            else [sys.executable, "-m", "bench.baseline"]
+        )
+        self.log = tempfile.NamedTemporaryFile(
+            "w", prefix=f"bench-{kind}-", suffix=".log", delete=False
+        )
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def ready(self, session: aiohttp.ClientSession) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited; see {self.log.name}")
+            try:
+                async with session.get(self.url + "/healthz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.kind} did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+class Runner:
+    def __init__(self, fakes: Fakes, redis_port: int, latency: float) -> None:
+        self.fakes = fakes
+        self.redis = redis.Redis(port=redis_port)
+        self.latency = latency
+        self.next_token = 0
+
+    def redis_calls(self) -> int:
+        stats = self.redis.info("commandstats")
+        return sum(int(v["calls"]) for k, v in stats.items() if k not in ("cmdstat_info",))
+
+    async def send(self, session: aiohttp.ClientSession, url: str, item: Sent) -> None:
+        event = mention(f"bench-{item.token} what is the answer?", channel="CBENCH", ts=item.ts)
+        body = json.dumps(envelope(event))
+        now = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": str(now),
+            "X-Slack-Signature": sign(body, now),
+        }
+        start = time.monotonic()
+        item.sent = start
+        try:
+            async with session.post(url + "/slack/events", data=body, headers=headers) as r:
+                await r.read()
+                item.status = r.status
+        except aiohttp.ClientError:
+            item.status = -1
+        item.ack_ms = (time.monotonic() - start) * 1000
+
+    def new_items(self, n: int) -> list[Sent]:
+        items = []
+        for _ in range(n):
+            self.next_token += 1
+            t = self.next_token
+            items.append(Sent(t, f"{1800000000 + t}.{t % 1000000:06d}", 0.0))
+        return items
+
+    async def level(
+        self,
+        name: str,
+        target: Target,
+        session: aiohttp.ClientSession,
+        *,
+        rate: float | None,
+        count: int,
+        stream: bool,
+    ) -> Level:
+        self.fakes.ask("reset")
+        self.fakes.ask(f"config {self.latency} {0.02 if stream else 0.0}")
+        cpu0, calls0 = cpu_seconds(target.proc.pid), self.redis_calls()
+        fakes_cpu0, wall0 = cpu_seconds(self.fakes.proc.pid), time.monotonic()
+        rt0 = self.fakes.ask("results")["proxy"]["round_trips"]
+        items = self.new_items(count)
+        started = time.monotonic()
+        if rate:
+            tasks = []
+            for i, item in enumerate(items):
+                delay = started + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.ensure_future(self.send(session, target.url, item)))
+            await asyncio.gather(*tasks)
+        else:
+            limit = asyncio.Semaphore(200)
+
+            async def bounded(item: Sent) -> None:
+                async with limit:
+                    await self.send(session, target.url, item)
+
+            await asyncio.gather(*(bounded(i) for i in items))
+        sent_done = time.monotonic()
+        by_ts = {i.ts: i for i in items}
+        deadline = time.monotonic() + max(60.0, count / 20)
+        while True:
+            res = self.fakes.ask("results")
+            finals = [m for m in res["slack"] if m["thread_ts"] in by_ts and m["final"]]
+            if len({m["thread_ts"] for m in finals}) >= count or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.25)
+        finished = max((m["final"] for m in finals), default=sent_done)
+        await asyncio.sleep(0.5)  # let late duplicates, if any, arrive
+        res = self.fakes.ask("results")
+        cpu = cpu_seconds(target.proc.pid) - cpu0
+        fakes_load = (cpu_seconds(self.fakes.proc.pid) - fakes_cpu0) / (time.monotonic() - wall0)
+        calls = self.redis_calls() - calls0 - 1  # the INFO above
+        round_trips = res["proxy"]["round_trips"] - rt0
+        azure = {c["token"]: c for c in res["azure"]}
+        per_thread: dict[str, list[dict[str, Any]]] = {}
+        for m in res["slack"]:
+            if m["thread_ts"] in by_ts:
+                per_thread.setdefault(m["thread_ts"], []).append(m)
+        overhead, ttft, ttft_excess = [], [], []
+        duplicates = missing = 0
+        for ts, item in by_ts.items():
+            msgs = [m for m in per_thread.get(ts, []) if m["final"]]
+            if not msgs:
+                missing += 1
+                continue
+            if len(msgs) > 1 or len(per_thread[ts]) > 1:
+                duplicates += 1
+            call = azure.get(item.token)
+            final = min(m["final"] for m in msgs)
+            if call:
+                overhead.append((final - item.sent - (call["finished"] - call["started"])) * 1000)
+                if stream and msgs[0]["first_text"] is not None:
+                    ttft.append((msgs[0]["first_text"] - item.sent) * 1000)
+                    ttft_excess.append((msgs[0]["first_text"] - call["first_token"]) * 1000)
+        acks = [i.ack_ms for i in items]
+        errors = sum(1 for i in items if i.status != 200)
+        level = Level(name, target.kind, count)
+        level.figures = {
+            "ack_p50_ms": pct(acks, 50),
+            "ack_p95_ms": pct(acks, 95),
+            "ack_p99_ms": pct(acks, 99),
+            "overhead_p50_ms": pct(overhead, 50),
+            "overhead_p95_ms": pct(overhead, 95),
+            "overhead_p99_ms": pct(overhead, 99),
+            "throughput_turns_s": count / max(1e-9, finished - started),
+            "send_rate_s": count / max(1e-9, sent_done - started),
+            "errors": float(errors),
+            "duplicates": float(duplicates),
+            "missing": float(missing),
+            "cpu_ms_per_turn": cpu / count * 1000,
+            "peak_rss_mb": peak_rss_mb(target.proc.pid),
+            "redis_cmds_per_turn": calls / count,
+            "redis_round_trips_per_turn": round_trips / count,
+            "max_in_flight": float(max_in_flight(items, per_thread)),
+            "fakes_cpu_cores": fakes_load,
+        }
+        if stream:
+            level.figures.update(
+                {
+                    "ttft_p50_ms": pct(ttft, 50),
+                    "ttft_p95_ms": pct(ttft, 95),
+                    "ttft_p99_ms": pct(ttft, 99),
+                    "ttft_after_azure_first_token_p50_ms": pct(ttft_excess, 50),
+                    "ttft_after_azure_first_token_p99_ms": pct(ttft_excess, 99),
+                }
+            )
+        return level
+
+
+def max_in_flight(items: list[Sent], per_thread: dict[str, list[dict[str, Any]]]) -> int:
+    marks = []
+    for item in items:
+        finals = [m["final"] for m in per_thread.get(item.ts, []) if m["final"]]
+        marks.append((item.sent, 1))
+        if finals:
+            marks.append((min(finals), -1))
+    level = peak = 0
+    for _, delta in sorted(marks):
+        level += delta
+        peak = max(peak, level)
+    return peak
+
+
+def print_report(levels: list[Level], args: argparse.Namespace) -> None:
+    print(
+        f"\nAzure latency {args.latency:.1f} s before the first token; all on loopback; "
+        f"{os.cpu_count()} cores. Medians/percentiles over each level's turns.\n"
+    )
+    keys = sorted({k for lv in levels for k in lv.figures})
+    header = ["figure"] + [f"{lv.target}:{lv.name}" for lv in levels]
+    rows = [header]
+    for key in keys:
+        rows.append(
+            [key] + [f"{lv.figures[key]:.2f}" if key in lv.figures else "-" for lv in levels]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print("\nbot ÷ baseline at the same level:")
+    base = {lv.name: lv for lv in levels if lv.target == "baseline"}
+    for lv in levels:
+        if lv.target == "bot" and lv.name in base:
+            b = base[lv.name].figures
+            ratios = {
+                k: lv.figures[k] / b[k]
+                for k in (
+                    "cpu_ms_per_turn",
+                    "ack_p99_ms",
+                    "overhead_p50_ms",
+                    "peak_rss_mb",
+                    "redis_round_trips_per_turn",
+                )
+                if b.get(k)
+            }
+            print(f"  {lv.name}: " + ", ".join(f"{k} ×{v:.2f}" for k, v in ratios.items()))
+
+
+async def main_async(args: argparse.Namespace) -> list[Level]:
+    if shutil.which("redis-server") is None:
+        raise SystemExit("redis-server is needed (apt-get install redis-server)")
+    redis_port = free_port()
+    redis_dir = tempfile.mkdtemp(prefix="bench-redis-")
+    redis_proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            redis_dir,
+            "--maxclients",
+            "10000",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    fakes = Fakes(redis_port)
+    runner = Runner(fakes, redis_port, args.latency)
+    redis_url = f"redis://127.0.0.1:{fakes.info['redis_port']}/0"
+    for _ in range(100):
+        try:
+            runner.redis.ping()
+            break
+        except redis.ConnectionError:
+            await asyncio.sleep(0.05)
+    levels: list[Level] = []
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    try:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+        ) as session:
+            for kind in ("bot", "baseline"):
+                target = Target(kind, fakes, redis_url, stream=False)
+                try:
+                    await target.ready(session)
+                    await runner.level(
+                        "warmup",
+                        target,
+                        session,
+                        rate=args.rate / 2,
+                        count=max(5, args.rate // 4),
+                        stream=False,
+                    )
+                    levels.append(
+                        await runner.level(
+                            "rate",
+                            target,
+                            session,
+                            rate=args.rate,
+                            count=int(args.rate * args.seconds),
+                            stream=False,
+                        )
+                    )
+                    levels.append(
+                        await runner.level(
+                            "inflight",
+                            target,
+                            session,
+                            rate=None,
+                            count=args.inflight,
+                            stream=False,
+                        )
+                    )
+                finally:
+                    target.stop()
+            target = Target("bot", fakes, redis_url, stream=True)
+            try:
+                await target.ready(session)
+                levels.append(
+                    await runner.level(
+                        "stream",
+                        target,
+                        session,
+                        rate=args.stream_turns / args.latency,
+                        count=args.stream_turns,
+                        stream=True,
+                    )
+                )
+            finally:
+                target.stop()
+    finally:
+        fakes.stop()
+        redis_proc.terminate()
+        redis_proc.wait(10)
+        shutil.rmtree(redis_dir, ignore_errors=True)
+    return levels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="a few seconds, tiny load")
+    parser.add_argument("--rate", type=int, default=100, help="mentions per second (rate level)")
+    parser.add_argument("--seconds", type=float, default=10, help="length of the rate level")
+    parser.add_argument("--inflight", type=int, default=1000, help="turns in the burst level")
+    parser.add_argument("--stream-turns", type=int, default=100, help="turns in the stream level")
+    parser.add_argument("--latency", type=float, default=2.0, help="Azure seconds to first token")
+    parser.add_argument("--out", default="bench/results/latest.json")
+    args = parser.parse_args()
+    if args.smoke:
+        args.rate, args.seconds, args.inflight, args.stream_turns, args.latency = 10, 1, 20, 10, 0.2
+    levels = asyncio.run(main_async(args))
+    print_report(levels, args)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps({"args": vars(args), "levels": [vars(lv) for lv in levels]}, indent=2)
+    )
+    print(f"\nwritten to {out}")
+
+
+if __name__ == "__main__":
+    main()
