@@ -91,7 +91,10 @@ def build_http(settings: Settings) -> httpx.AsyncClient:
 
 
 def build_azure(
-    settings: Settings, http: httpx.AsyncClient, observer: ClientObserver | None = None
+    settings: Settings,
+    http: httpx.AsyncClient,
+    observer: ClientObserver | None = None,
+    retry: RetryPolicy | None = None,
 ) -> AzureOpenAIClient:
     provider = (
         static_token_provider(settings.azure_openai_ad_token)
@@ -106,7 +109,7 @@ def build_azure(
         api_key=settings.azure_openai_key,
         secondary_key=settings.azure_openai_key_2,
         token_provider=provider,
-        retry=RetryPolicy(max_retries=settings.azure_openai_max_retries),
+        retry=retry or RetryPolicy(max_retries=settings.azure_openai_max_retries),
         observer=observer,
     )
 

@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server in a container
     serve.add_argument("--port", type=int, default=None, help="default $PORT, else 3000")
     sub.add_parser("socket", help="Socket Mode (development; needs SLACK_APP_TOKEN)")
+    sub.add_parser("doctor", help="check settings, Azure, Slack and Redis; say how to fix each")
+    manifest = sub.add_parser("manifest", help="print the Slack app manifest (JSON)")
+    manifest.add_argument(
+        "--url", help="public base URL for HTTP mode, e.g. https://bot.example.com"
+    )
+    manifest.add_argument("--socket", action="store_true", help="a Socket Mode manifest")
     ask = sub.add_parser("ask", help="ask the model once from the terminal, like the quickstart")
     ask.add_argument("question")
     ask.add_argument("--system", help="system prompt (default: BOT_SYSTEM_PROMPT)")
@@ -98,6 +104,30 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
         await core.aclose()
 
 
+async def _doctor(settings: Settings) -> int:
+    from bot import doctor
+    from bot.app import build_azure, build_http, build_redis, build_slack_client
+    from bot.retry import RetryPolicy
+
+    http = build_http(settings)
+    redis = build_redis(settings)
+    slack = build_slack_client(settings)
+    try:
+        azure = build_azure(settings, http, retry=RetryPolicy(max_retries=1, max_total_wait=5))
+        checks = doctor.check_settings(settings)
+        checks.append(await doctor.check_azure(settings, azure))
+        checks += await doctor.check_slack(settings, slack)
+        checks += await doctor.check_redis(settings, redis)
+    finally:
+        await http.aclose()
+        await redis.aclose()
+    for check in checks:
+        print(check.line())
+    failed = [c for c in checks if not c.ok]
+    print(f"\n{len(checks) - len(failed)} of {len(checks)} checks passed.")
+    return EXIT_OK if not failed else EXIT_API
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -109,6 +139,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         logging.getLogger().setLevel(settings.bot_log_level)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+        if args.command == "doctor":
+            logging.getLogger().setLevel(logging.ERROR)
+            return asyncio.run(_doctor(settings))
+        if args.command == "manifest":
+            from bot.manifest import build_manifest
+
+            socket_mode = args.socket or (settings.slack_app_token is not None and not args.url)
+            if not socket_mode and not args.url:
+                raise ConfigError("HTTP mode needs the public URL: manifest --url https://HOST")
+            doc = build_manifest(
+                command=settings.bot_slash_command, url=args.url, socket_mode=socket_mode
+            )
+            print(json.dumps(doc, indent=2, ensure_ascii=False))
+            return EXIT_OK
         if args.command == "ask":
             logging.getLogger().setLevel(logging.WARNING)
             return asyncio.run(_ask(settings, args))

@@ -30,6 +30,22 @@ log = logging.getLogger(__name__)
 ANSWERED_SUBTYPES = (None, "thread_broadcast", "file_share")
 """Message subtypes that are a person writing; edits, deletions, joins and bots are not."""
 
+SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "app_mention": ("app_mention",),
+    "message": ("message.channels", "message.groups", "message.im"),
+}
+"""The Bolt event types listened to, and the Events API subscriptions that deliver them.
+`bot.manifest` builds the Slack app manifest from this, so the two cannot drift apart."""
+
+SCOPES_FOR_EVENT = {
+    "app_mention": "app_mentions:read",
+    "message.channels": "channels:history",
+    "message.groups": "groups:history",
+    "message.im": "im:history",
+}
+BASE_SCOPES = ("chat:write", "commands", "users:read")
+"""chat:write to answer, commands for the slash command, users:read to recognise admins."""
+
 Registrar = Callable[[AsyncApp], None]
 
 
@@ -76,7 +92,7 @@ def build_bolt_app(
         process_before_response=False,
     )
 
-    @app.event("app_mention")
+    @app.event("app_mention")  # SUBSCRIPTIONS["app_mention"]
     async def on_mention(
         event: dict[str, Any],
         body: dict[str, Any],
@@ -88,7 +104,7 @@ def build_bolt_app(
             return
         await runner.run(_incoming(event, body, context, request, "mention"), client)
 
-    @app.event("message")
+    @app.event("message")  # SUBSCRIPTIONS["message"]
     async def on_message(
         event: dict[str, Any],
         body: dict[str, Any],
@@ -99,7 +115,13 @@ def build_bolt_app(
         if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
             return
         user, ts, thread_ts = event.get("user"), event.get("ts"), event.get("thread_ts")
-        if not user or user == context.bot_user_id or not thread_ts or thread_ts == ts:
+        if not user or user == context.bot_user_id:
+            return
+        if event.get("channel_type") == "im" and (not thread_ts or thread_ts == ts):
+            # A direct message needs no mention; the answer starts a thread under it.
+            await runner.run(_incoming(event, body, context, request, "dm"), client)
+            return
+        if not thread_ts or thread_ts == ts:
             return  # not a person's reply inside a thread
         if context.bot_user_id and f"<@{context.bot_user_id}" in str(event.get("text") or ""):
             return  # the app_mention event for this message answers it

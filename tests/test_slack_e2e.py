@@ -377,3 +377,11 @@ def test_secrets_never_in_logs(bot: BotProcess) -> None:
     for secret in ("fake-azure-key-1", "xoxb-fake-bot-token", SIGNING_SECRET):
         assert secret not in logs
     assert "outcome=ok" in logs
+
+
+def test_direct_message_is_answered_without_mention(bot: BotProcess, slack: FakeSlack, azure: FakeAzure) -> None:
+    """A DM (message.im) needs no mention; the answer starts a thread under it."""
+    dm = message("hello in private", channel="D0000DM01", channel_type="im")
+    assert bot.send_event(dm).status_code == 200
+    (reply,) = final_thread(slack, "D0000DM01", dm["ts"])
+    assert message_text(reply) == "Answer to: hello in private"

@@ -1,0 +1,58 @@
+"""The Slack app manifest for this configuration (`python -m bot manifest`).
+
+Events and scopes come from `bot.slack_app.SUBSCRIPTIONS`, the slash command from the settings, so
+the manifest always asks Slack for exactly what the code listens to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.slack_app import BASE_SCOPES, SCOPES_FOR_EVENT, SUBSCRIPTIONS
+
+
+def bot_events() -> list[str]:
+    return [event for events in SUBSCRIPTIONS.values() for event in events]
+
+
+def bot_scopes() -> list[str]:
+    return sorted({*BASE_SCOPES, *(SCOPES_FOR_EVENT[e] for e in bot_events())})
+
+
+def build_manifest(
+    *, command: str, url: str | None, socket_mode: bool, name: str = "Azure GPT"
+) -> dict[str, Any]:
+    """HTTP mode needs `url` (https://host); every endpoint is its `/slack/events`."""
+    endpoint = f"{url.rstrip('/')}/slack/events" if url and not socket_mode else None
+    slash: dict[str, Any] = {
+        "command": command,
+        "description": "Configure the Azure OpenAI assistant for this channel",
+        "usage_hint": "help | show | set <key> <value> | usage [7d] | config",
+        "should_escape": False,
+    }
+    events: dict[str, Any] = {"bot_events": bot_events()}
+    interactivity: dict[str, Any] = {"is_enabled": True}
+    if endpoint:
+        slash["url"] = endpoint
+        events["request_url"] = endpoint
+        interactivity["request_url"] = endpoint
+    return {
+        "_metadata": {"major_version": 1, "minor_version": 1},
+        "display_information": {
+            "name": name,
+            "description": "Your team's Azure OpenAI deployment, answering in threads.",
+            "background_color": "#0b5cab",
+        },
+        "features": {
+            "bot_user": {"display_name": name.lower().replace(" ", "-"), "always_online": True},
+            "slash_commands": [slash],
+        },
+        "oauth_config": {"scopes": {"bot": bot_scopes()}},
+        "settings": {
+            "event_subscriptions": events,
+            "interactivity": interactivity,
+            "org_deploy_enabled": False,
+            "socket_mode_enabled": socket_mode,
+            "token_rotation_enabled": False,
+        },
+    }
