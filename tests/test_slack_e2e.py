@@ -379,7 +379,9 @@ def test_secrets_never_in_logs(bot: BotProcess) -> None:
     assert "outcome=ok" in logs
 
 
-def test_direct_message_is_answered_without_mention(bot: BotProcess, slack: FakeSlack, azure: FakeAzure) -> None:
+def test_direct_message_is_answered_without_mention(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure
+) -> None:
     """A DM (message.im) needs no mention; the answer starts a thread under it."""
     dm = message("hello in private", channel="D0000DM01", channel_type="im")
     assert bot.send_event(dm).status_code == 200
