@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.chat_types import ChatOptions, ChatResult, Message, StoredMessage, Usage
 from bot.errors import ContextTooLong
@@ -45,6 +45,8 @@ class TurnHandle(Protocol):
     def history(self) -> list[StoredMessage]: ...
 
     def save(self, *messages: StoredMessage) -> None: ...
+
+    def also(self, queue: Callable[[Any], None]) -> None: ...
 
 
 class ThreadStore(Protocol):
@@ -129,8 +131,13 @@ class Conversation:
         settings: TurnSettings,
         *,
         on_delta: DeltaCallback | None = None,
+        on_commit: Callable[[ChatResult], Callable[[Any], None]] | None = None,
     ) -> Reply:
-        """Answer `text` in `thread`, saving the question and the answer on success only."""
+        """Answer `text` in `thread`, saving the question and the answer on success only.
+
+        `on_commit(result)` may return an opaque callable for the store to run inside the same
+        write that saves the turn (the Slack layer records usage there), saving a round trip.
+        """
         system: StoredMessage = {"role": "system", "content": settings.system_prompt}
         question: StoredMessage = {"role": "user", "content": text}
         fixed = _tokens(system) + _tokens(question)
@@ -160,6 +167,8 @@ class Conversation:
                     result.usage.completion_tokens if result.usage else None,
                 ),
             )
+            if on_commit is not None:
+                turn.also(on_commit(result))
         return Reply(result, dropped)
 
 

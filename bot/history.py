@@ -28,7 +28,7 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -50,14 +50,20 @@ REDIS_ERRORS = (redis_errors.RedisError, OSError)
 
 class Turn:
     """A held thread lock plus the history read under it. `save()` queues the new turn; it is
-    written, with the lock release, in one round trip when the `turn()` block exits normally."""
+    written, with the lock release, in one round trip when the `turn()` block exits normally.
+    `also()` adds the caller's own commands (dedup claims, usage) to that same round trip."""
 
     def __init__(self, history: list[StoredMessage]) -> None:
         self.history = history
         self.pending: list[StoredMessage] = []
+        self.extra: list[Callable[[Any], None]] = []
 
     def save(self, *messages: StoredMessage) -> None:
         self.pending.extend(messages)
+
+    def also(self, queue: Callable[[Any], None]) -> None:
+        """`queue(pipeline)` is called at commit to add commands to the commit transaction."""
+        self.extra.append(queue)
 
 
 class HistoryStore:
@@ -153,7 +159,7 @@ class HistoryStore:
         except BaseException:
             await self._unlock_quietly(thread, token)
             raise
-        await self._commit(thread, token, turn.pending)
+        await self._commit(thread, token, turn.pending, turn.extra)
 
     async def _acquire(self, thread: str, token: str, limit: int) -> list[StoredMessage]:
         deadline = time.monotonic() + self.lock_wait
@@ -175,7 +181,13 @@ class HistoryStore:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.2)
 
-    async def _commit(self, thread: str, token: str, pending: list[StoredMessage]) -> None:
+    async def _commit(
+        self,
+        thread: str,
+        token: str,
+        pending: list[StoredMessage],
+        extra: Sequence[Callable[[Any], None]] = (),
+    ) -> None:
         key = self.history_key(thread)
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
@@ -183,6 +195,8 @@ class HistoryStore:
                     pipe.rpush(key, *(json.dumps(m, ensure_ascii=False) for m in pending))
                     pipe.ltrim(key, -self.max_messages, -1)
                     pipe.expire(key, self.ttl_seconds)
+                for queue in extra:
+                    queue(pipe)
                 pipe.evalsha(self._release.sha, 1, self.lock_key(thread), token)
                 await pipe.execute()
         except redis_errors.NoScriptError:

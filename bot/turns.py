@@ -17,9 +17,11 @@ import hashlib
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from redis.asyncio.client import Pipeline
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -186,13 +188,24 @@ class TurnRunner:
         effective = self.config.effective_from(results[n], results[n + 1])
         return first, effective, self.ledger.tokens_from(results[n + 2])
 
+    def _queue_finish(
+        self, msg: Incoming, claims: list[str], usage: Usage | None
+    ) -> Callable[[Pipeline], None]:
+        """Commands that end a turn: keep the claims past Slack's retries, record the usage.
+        On success they ride in the history store's commit; otherwise `_finish` sends them."""
+
+        def queue(pipe: Pipeline) -> None:
+            self.store.queue_keep_claims(pipe, claims, self.done_ttl)
+            if usage is not None:
+                self.ledger.queue_record(pipe, msg.team, msg.channel, msg.user, usage)
+
+        return queue
+
     async def _finish(self, msg: Incoming, claims: list[str], usage: Usage | None) -> None:
-        """One round trip: keep the claims past Slack's retries and record the usage."""
+        """One round trip with `_queue_finish`'s commands, for turns that saved nothing."""
         try:
             async with self.store.redis.pipeline(transaction=False) as pipe:
-                self.store.queue_keep_claims(pipe, claims, self.done_ttl)
-                if usage is not None:
-                    self.ledger.queue_record(pipe, msg.team, msg.channel, msg.user, usage)
+                self._queue_finish(msg, claims, usage)(pipe)
                 await pipe.execute()
         except REDIS_ERRORS as exc:
             # The pending TTL still covers Slack's quick retries; the usage is lost, so say so.
@@ -248,7 +261,11 @@ class TurnRunner:
             )
         try:
             reply = await self.conversation.answer(
-                msg.thread_id, msg.text, settings, on_delta=live.on_delta if live else None
+                msg.thread_id,
+                msg.text,
+                settings,
+                on_delta=live.on_delta if live else None,
+                on_commit=lambda result: self._queue_finish(msg, claims, result.usage),
             )
             turn.step("model")
         except BotError as exc:
@@ -302,7 +319,6 @@ class TurnRunner:
             ok = await self._post(client, msg, extra) is not None and ok
         turn.step("post")
         turn.fields["parts"] = len(messages)
-        await self._finish(msg, claims, reply.usage)
         return "ok" if ok else "slack_error"
 
     async def _post(self, client: AsyncWebClient, msg: Incoming, message: Any) -> str | None:
