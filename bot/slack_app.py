@@ -142,7 +142,7 @@ def build_bolt_app(
             event_type = (body.get("event") or {}).get("type", "-")
             log.debug("ignored request type=%s event=%s", kind, event_type)
             return BoltResponse(status=200, body="")
-        log.error("listener error: %s: %s", type(error).__name__, error)
+        log.error("listener error: %s: %s", type(error).__name__, error, exc_info=error)
         return None
 
     return app

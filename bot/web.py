@@ -51,6 +51,14 @@ def bolt_request(raw: bytes, request: Request) -> AsyncBoltRequest:
     return bolt_req
 
 
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
 def build_web_app(
     *,
     bolt: AsyncApp,
@@ -69,6 +77,10 @@ def build_web_app(
             raw += chunk
             if len(raw) > max_body:
                 return JSONResponse({"error": "request too large"}, status_code=413)
+        stamp = request.headers.get("x-slack-request-timestamp")
+        if stamp is not None and not _is_int(stamp):
+            # Bolt's int() on it would raise and answer 500, and Slack would retry a forgery.
+            return JSONResponse({"error": "invalid request"}, status_code=401)
         try:
             bolt_req = bolt_request(raw, request)
         except (ValueError, TypeError, KeyError, AttributeError):
