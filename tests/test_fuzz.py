@@ -109,10 +109,8 @@ def test_fuzz_unsigned_garbage_is_refused_without_work(
     count("unsigned")
     headers = {"Content-Type": content_type} if content_type else {}
     response = app.post(body, headers)
-    assert (
-        400 <= response.status_code < 500
-        or (response.status_code == 200
-        and body.startswith(b"ssl_check"))
+    assert 400 <= response.status_code < 500 or (
+        response.status_code == 200 and body.startswith(b"ssl_check")
     )
     assert azure.completions == []
 
