@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench soak clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,6 +27,9 @@ test: lint
 bench: install
 	command -v redis-server >/dev/null || { echo "bench needs redis-server (apt-get install redis-server)"; exit 1; }
 	$(PY) -m bench.run
+
+soak: install
+	SOAK=1 $(VENV)/bin/pytest -q -s tests/test_replicas.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

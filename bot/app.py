@@ -249,7 +249,7 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         progress_client=progress_client,
         stream_capable=supports_stream_usage(settings.azure_openai_api_version),
         stream_interval=settings.bot_stream_interval,
-        pending_ttl=int(settings.bot_lock_timeout) + 60,
+        pending_ttl=int(settings.bot_lock_timeout) + 5,
         log_content=settings.bot_log_content,
     )
     commands = Commands(

@@ -52,7 +52,9 @@ class TurnHandle(Protocol):
 class ThreadStore(Protocol):
     """What the conversation needs from the history store (HistoryStore fits)."""
 
-    def turn(self, thread: str, limit: int) -> AbstractAsyncContextManager[TurnHandle]: ...
+    def turn(
+        self, thread: str, limit: int, position: str | None = None
+    ) -> AbstractAsyncContextManager[TurnHandle]: ...
 
 
 def estimate_tokens(text: str) -> int:
@@ -132,6 +134,7 @@ class Conversation:
         *,
         on_delta: DeltaCallback | None = None,
         on_commit: Callable[[ChatResult], Callable[[Any], None]] | None = None,
+        position: str | None = None,
     ) -> Reply:
         """Answer `text` in `thread`, saving the question and the answer on success only.
 
@@ -141,7 +144,7 @@ class Conversation:
         system: StoredMessage = {"role": "system", "content": settings.system_prompt}
         question: StoredMessage = {"role": "user", "content": text}
         fixed = _tokens(system) + _tokens(question)
-        async with self._store.turn(thread, settings.history_turns * 2) as turn:
+        async with self._store.turn(thread, settings.history_turns * 2, position) as turn:
             history, dropped = fit_history(turn.history, fixed, settings.prompt_budget)
             try:
                 result = await self._model.complete(

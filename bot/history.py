@@ -39,6 +39,43 @@ from redis.asyncio.client import Pipeline
 from bot.chat_types import StoredMessage
 from bot.errors import StoreUnavailable, ThreadBusy
 
+# Fair, ordered acquisition. Waiters queue in a sorted set by their position (the Slack message
+# ts), so concurrent messages in a thread are answered in the order they were written. A waiter
+# refreshes its heartbeat on every poll; one that stops (its replica died) is dropped after
+# stale_ms, so it cannot block the queue. The lock itself still expires after lock_ms.
+# KEYS: lock, waiters, heartbeats, history. ARGV: token, member, score, now_ms, lock_ms,
+# stale_ms, limit.
+_ACQUIRE = """
+redis.call('zadd', KEYS[2], 'NX', ARGV[3], ARGV[2])
+redis.call('zadd', KEYS[3], ARGV[4], ARGV[2])
+local stale = redis.call('zrangebyscore', KEYS[3], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[6]))
+for _, m in ipairs(stale) do
+  redis.call('zrem', KEYS[2], m)
+  redis.call('zrem', KEYS[3], m)
+end
+redis.call('pexpire', KEYS[2], tonumber(ARGV[6]) * 2)
+redis.call('pexpire', KEYS[3], tonumber(ARGV[6]) * 2)
+if redis.call('zrange', KEYS[2], 0, 0)[1] ~= ARGV[2] then return {0} end
+if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[5]) then return {0} end
+redis.call('zrem', KEYS[2], ARGV[2])
+redis.call('zrem', KEYS[3], ARGV[2])
+local limit = tonumber(ARGV[7])
+if limit <= 0 then return {1} end
+return {1, redis.call('lrange', KEYS[4], -limit, -1)}
+"""
+
+# Join a thread's queue early (while Slack's request is still being acked), so a message written
+# earlier keeps its place even if its turn starts later. KEYS: waiters, heartbeats, history.
+# ARGV: member, score, now_ms, stale_ms, require_history (1: only for threads with history).
+_ENQUEUE = """
+if ARGV[5] == '1' and redis.call('exists', KEYS[3]) == 0 then return 0 end
+redis.call('zadd', KEYS[1], 'NX', ARGV[2], ARGV[1])
+redis.call('zadd', KEYS[2], ARGV[3], ARGV[1])
+redis.call('pexpire', KEYS[1], tonumber(ARGV[4]) * 2)
+redis.call('pexpire', KEYS[2], tonumber(ARGV[4]) * 2)
+return 1
+"""
+
 # Compare-and-delete: only the holder's token may release the lock.
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -86,12 +123,21 @@ class HistoryStore:
         self.lock_timeout = lock_timeout
         self.lock_wait = lock_timeout if lock_wait is None else lock_wait
         self._release = redis.register_script(_RELEASE)
+        self._acquire_script = redis.register_script(_ACQUIRE)
+        self._enqueue_script = redis.register_script(_ENQUEUE)
+        self.stale_ms = 5000
 
     def history_key(self, thread: str) -> str:
         return f"{self.prefix}hist:{{{thread}}}"
 
     def lock_key(self, thread: str) -> str:
         return f"{self.prefix}lock:{{{thread}}}"
+
+    def waiters_key(self, thread: str) -> str:
+        return f"{self.prefix}wait:{{{thread}}}"
+
+    def heartbeat_key(self, thread: str) -> str:
+        return f"{self.prefix}beat:{{{thread}}}"
 
     def once_key(self, name: str) -> str:
         return f"{self.prefix}once:{name}"
@@ -144,15 +190,47 @@ class HistoryStore:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
         return _decode(raw)
 
+    async def enqueue(self, thread: str, position: str, *, require_history: bool) -> bool:
+        """Take a place in the thread's queue now; the turn that follows keeps it. Returns
+        False when `require_history` and the thread has none (not a thread the bot is in)."""
+        try:
+            score = float(position)
+        except ValueError:
+            return False
+        keys = [self.waiters_key(thread), self.heartbeat_key(thread), self.history_key(thread)]
+        args: list[str | int] = [
+            position,
+            repr(score),
+            int(time.time() * 1000),
+            self.stale_ms,
+            1 if require_history else 0,
+        ]
+        try:
+            return bool(await self._enqueue_script(keys=keys, args=args))
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+
+    async def dequeue(self, thread: str, position: str) -> None:
+        """Leave the queue without taking the lock (the turn ended early). Best effort."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zrem(self.waiters_key(thread), position)
+                pipe.zrem(self.heartbeat_key(thread), position)
+                await pipe.execute()
+
     @asynccontextmanager
-    async def turn(self, thread: str, limit: int) -> AsyncIterator[Turn]:
+    async def turn(
+        self, thread: str, limit: int, position: str | None = None
+    ) -> AsyncIterator[Turn]:
         """Hold the thread's lock, read its last `limit` messages, and write what was saved.
 
-        The lock expires after `lock_timeout`, so a crashed replica cannot wedge a thread.
-        Raises `ThreadBusy` when the lock cannot be had within `lock_wait`.
+        Concurrent turns of a thread get the lock in `position` order (a Slack ts: the order the
+        messages were written). The lock expires after `lock_timeout`, so a crashed replica
+        cannot wedge a thread. Raises `ThreadBusy` when the lock cannot be had within
+        `lock_wait`.
         """
         token = secrets.token_hex(8)
-        history = await self._acquire(thread, token, limit)
+        history = await self._acquire(thread, token, limit, position)
         turn = Turn(history)
         try:
             yield turn
@@ -161,25 +239,42 @@ class HistoryStore:
             raise
         await self._commit(thread, token, turn.pending, turn.extra)
 
-    async def _acquire(self, thread: str, token: str, limit: int) -> list[StoredMessage]:
+    async def _acquire(
+        self, thread: str, token: str, limit: int, position: str | None
+    ) -> list[StoredMessage]:
         deadline = time.monotonic() + self.lock_wait
         pause = 0.01
-        lock_ms = int(self.lock_timeout * 1000)
-        start = -limit if limit > 0 else 0
+        member = position or f"{time.time():.6f}:{token}"
+        try:
+            score = float(member.split(":", 1)[0])
+        except ValueError:
+            score = time.time()
+        keys = [
+            self.lock_key(thread),
+            self.waiters_key(thread),
+            self.heartbeat_key(thread),
+            self.history_key(thread),
+        ]
         while True:
+            args: list[str | int] = [
+                token,
+                member,
+                repr(score),
+                int(time.time() * 1000),
+                int(self.lock_timeout * 1000),
+                self.stale_ms,
+                limit,
+            ]
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.set(self.lock_key(thread), token, nx=True, px=lock_ms)
-                    pipe.lrange(self.history_key(thread), start, -1)
-                    got, raw = await pipe.execute()
+                result = await self._acquire_script(keys=keys, args=args)
             except REDIS_ERRORS as exc:
                 raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
-            if got:
-                return _decode(raw) if limit > 0 else []
+            if result and int(result[0]) == 1:
+                return _decode(result[1]) if len(result) > 1 else []
             if time.monotonic() + pause > deadline:
                 raise ThreadBusy(f"lock on {thread} not free after {self.lock_wait:.0f}s")
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.2)
+            pause = min(pause * 2, 0.1)
 
     async def _commit(
         self,

@@ -13,7 +13,7 @@ Facts this relies on (shared/reference/slack.md):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -76,6 +76,34 @@ def _incoming(
     )
 
 
+def classify(
+    event: dict[str, Any],
+    body: dict[str, Any],
+    context: AsyncBoltContext,
+    request: AsyncBoltRequest,
+) -> Incoming | None:
+    """The message the bot should answer in this event, or None (and the event is just acked)."""
+    if not isinstance(event, dict):
+        return None
+    if event.get("type") == "app_mention":
+        if event.get("edited") or event.get("bot_id") or event.get("subtype"):
+            return None  # an edit re-fires app_mention; bots never get answers
+        return _incoming(event, body, context, request, "mention")
+    if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
+        return None
+    user, ts, thread_ts = event.get("user"), event.get("ts"), event.get("thread_ts")
+    if not user or user == context.bot_user_id:
+        return None
+    if event.get("channel_type") == "im" and (not thread_ts or thread_ts == ts):
+        # A direct message needs no mention; the answer starts a thread under it.
+        return _incoming(event, body, context, request, "dm")
+    if not thread_ts or thread_ts == ts:
+        return None  # not a person's reply inside a thread
+    if context.bot_user_id and f"<@{context.bot_user_id}" in str(event.get("text") or ""):
+        return None  # the app_mention event for this message answers it
+    return _incoming(event, body, context, request, "followup")
+
+
 def build_bolt_app(
     *,
     client: AsyncWebClient,
@@ -92,44 +120,37 @@ def build_bolt_app(
         process_before_response=False,
     )
 
-    @app.event("app_mention")  # SUBSCRIPTIONS["app_mention"]
-    async def on_mention(
+    async def reserve(
         event: dict[str, Any],
         body: dict[str, Any],
         context: AsyncBoltContext,
-        client: AsyncWebClient,
         request: AsyncBoltRequest,
-    ) -> None:
-        if event.get("edited") or event.get("bot_id") or event.get("subtype"):
-            return
-        await runner.run(_incoming(event, body, context, request, "mention"), client)
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse:
+        """Listener middleware: runs before Bolt acks, so the message takes its place in the
+        thread's queue before Slack can send the next one (see `TurnRunner.reserve`)."""
+        incoming = classify(event, body, context, request)
+        if incoming is not None:
+            followup = incoming.kind == "followup"
+            engaged = await runner.reserve(
+                incoming.team,
+                incoming.channel,
+                incoming.thread_ts,
+                incoming.ts,
+                followup=followup,
+            )
+            if followup and not engaged:
+                incoming = None  # a thread the bot has not answered in
+        context["incoming"] = incoming
+        return await next()
 
-    @app.event("message")  # SUBSCRIPTIONS["message"]
-    async def on_message(
-        event: dict[str, Any],
-        body: dict[str, Any],
-        context: AsyncBoltContext,
-        client: AsyncWebClient,
-        request: AsyncBoltRequest,
-    ) -> None:
-        if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
-            return
-        user, ts, thread_ts = event.get("user"), event.get("ts"), event.get("thread_ts")
-        if not user or user == context.bot_user_id:
-            return
-        if event.get("channel_type") == "im" and (not thread_ts or thread_ts == ts):
-            # A direct message needs no mention; the answer starts a thread under it.
-            await runner.run(_incoming(event, body, context, request, "dm"), client)
-            return
-        if not thread_ts or thread_ts == ts:
-            return  # not a person's reply inside a thread
-        if context.bot_user_id and f"<@{context.bot_user_id}" in str(event.get("text") or ""):
-            return  # the app_mention event for this message answers it
-        team = str(context.team_id or body.get("team_id") or "")
-        channel = str(event.get("channel", ""))
-        if not await runner.is_engaged(team, channel, str(thread_ts)):
-            return
-        await runner.run(_incoming(event, body, context, request, "followup"), client)
+    async def answer(context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        incoming = context.get("incoming")
+        if isinstance(incoming, Incoming):
+            await runner.run(incoming, client)
+
+    app.event("app_mention", middleware=[reserve])(answer)  # SUBSCRIPTIONS["app_mention"]
+    app.event("message", middleware=[reserve])(answer)  # SUBSCRIPTIONS["message"]
 
     for register in extra or []:
         register(app)

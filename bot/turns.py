@@ -140,12 +140,18 @@ class TurnRunner:
         _, still = await asyncio.wait(pending, timeout=seconds)
         return len(still)
 
-    async def is_engaged(self, team: str, channel: str, thread_ts: str) -> bool:
-        """True when the bot has answered in this thread (its history exists)."""
+    async def reserve(
+        self, team: str, channel: str, thread_ts: str, ts: str, *, followup: bool
+    ) -> bool:
+        """Queue the message in its thread before Slack's request is acked, so messages sent one
+        after another are answered in that order even when different replicas handle them.
+        For a follow-up, only in threads the bot is in; returns whether it is such a thread."""
         try:
-            return await self.store.exists(f"{team}:{channel}:{thread_ts}")
+            return await self.store.enqueue(
+                f"{team}:{channel}:{thread_ts}", ts, require_history=followup
+            )
         except StoreUnavailable:
-            return False
+            return not followup  # the turn itself will tell the user
 
     async def run(self, msg: Incoming, client: AsyncWebClient) -> str:
         """Answer `msg` at most once across retries and replicas; returns the outcome."""
@@ -168,6 +174,9 @@ class TurnRunner:
         try:
             outcome = await self._run(msg, client, turn)
         finally:
+            if outcome not in ("ok", "duplicate"):
+                # It may hold a place in the thread's queue (see `reserve`) that it never used.
+                await self.store.dequeue(msg.thread_id, msg.ts)
             turn.fields["outcome"] = outcome
             self.metrics.turns.labels(outcome).inc()
             log.info("turn %s", turn.line())
@@ -266,6 +275,7 @@ class TurnRunner:
                 settings,
                 on_delta=live.on_delta if live else None,
                 on_commit=lambda result: self._queue_finish(msg, claims, result.usage),
+                position=msg.ts,
             )
             turn.step("model")
         except BotError as exc:

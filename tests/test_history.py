@@ -159,3 +159,40 @@ async def test_store_unreachable_redis_raises_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
         await store.claim(["x"], 10)
     await client.aclose()
+
+
+async def test_store_turns_run_in_position_order(redis_client: Redis) -> None:
+    """Waiters get the lock in message-ts order, not in the order they started waiting."""
+    store = store_on(redis_client, max_messages=100)
+    order: list[str] = []
+    gate = asyncio.Event()
+
+    async def holder() -> None:
+        async with store.turn("T:C:O", 10, "1000.000001") as turn:
+            await gate.wait()
+            order.append("1000.000001")
+            turn.save({"role": "user", "content": "first"})
+
+    async def waiter(position: str) -> None:
+        async with store.turn("T:C:O", 10, position) as turn:
+            order.append(position)
+            turn.save({"role": "user", "content": position})
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0.05)
+    later = [asyncio.create_task(waiter(p)) for p in ("1000.000009", "1000.000003", "1000.000005")]
+    await asyncio.sleep(0.2)
+    gate.set()
+    await asyncio.gather(first, *later)
+    assert order == ["1000.000001", "1000.000003", "1000.000005", "1000.000009"]
+
+
+async def test_store_dead_waiter_does_not_block_the_queue(redis_client: Redis) -> None:
+    """A queued waiter that stopped polling (its replica died) is dropped after stale_ms."""
+    store = store_on(redis_client, lock_wait=5)
+    store.stale_ms = 300
+    await redis_client.zadd(store.waiters_key("T:C:D"), {"999.0": 999.0})
+    await redis_client.zadd(store.heartbeat_key("T:C:D"), {"999.0": 1})
+    async with store.turn("T:C:D", 10, "1000.0") as turn:
+        turn.save({"role": "user", "content": "not blocked"})
+    assert len(await store.load("T:C:D")) == 1

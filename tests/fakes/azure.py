@@ -95,6 +95,9 @@ class Recorded:
     finished: float | None = None
 
 
+RECORD = web.RequestKey("record", Recorded)
+
+
 @dataclass
 class Fault:
     """One scripted answer. kind: rate_limit | server_error | timeout | status | content_filter |
@@ -183,7 +186,7 @@ class FakeAzure:
             request.method, request.path, dict(request.query), dict(request.headers), body
         )
         self.requests.append(record)
-        request["record"] = record
+        request[RECORD] = record
         parts = request.path.split("/")
         # ['', 'openai', 'deployments', dep, 'chat', 'completions'] exactly; '//openai' → 404
         if (
@@ -462,7 +465,7 @@ class FakeAzure:
                     ),
                 }
             ]
-        record = request["record"]
+        record = request[RECORD]
         record.first_token = record.finished = time.monotonic()
         return self._json(200, data)
 
@@ -543,7 +546,7 @@ class FakeAzure:
                 await asyncio.sleep(self.token_delay)
             await send(chunk({"content": (" " if i else "") + word}, cfr=_filter_results()))
             if i == 0:
-                request["record"].first_token = time.monotonic()
+                request[RECORD].first_token = time.monotonic()
         if filtered:
             await send(
                 chunk(
@@ -568,7 +571,7 @@ class FakeAzure:
             )
         await send("[DONE]")
         await response.write_eof()
-        request["record"].finished = time.monotonic()
+        request[RECORD].finished = time.monotonic()
         return response
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
