@@ -8,6 +8,9 @@ braces is a Redis Cluster hash tag, so a thread's history and lock live in one s
 | ``{p}v1:hist:{<thread>}``             | list   | `Turn` exit (MULTI)   | history TTL          |
 | ``{p}v1:lock:{<thread>}``             | string | `turn()` (SET NX PX)  | lock timeout         |
 | ``{p}v1:once:<name>``                 | string | `claim()` (SET NX EX) | given per claim      |
+| ``{p}v1:engaged:{<thread>}``          | string | end of a Slack turn   | history TTL          |
+| ``{p}v1:wait:{<thread>}``             | zset   | `enqueue`, `turn()`   | 2 × stale time       |
+| ``{p}v1:beat:{<thread>}``             | zset   | `enqueue`, `turn()`   | 2 × stale time       |
 
 ``<thread>`` is an opaque id chosen by the caller: ``team:channel:thread_ts`` for Slack,
 ``cli:NAME`` for ``python -m bot ask --thread NAME``. Each list item is a JSON object
@@ -65,10 +68,11 @@ return {1, redis.call('lrange', KEYS[4], -limit, -1)}
 """
 
 # Join a thread's queue early (while Slack's request is still being acked), so a message written
-# earlier keeps its place even if its turn starts later. KEYS: waiters, heartbeats, history.
+# earlier keeps its place even if its turn starts later. KEYS: waiters, heartbeats, history,
+# engaged.
 # ARGV: member, score, now_ms, stale_ms, require_history (1: only for threads with history).
 _ENQUEUE = """
-if ARGV[5] == '1' and redis.call('exists', KEYS[3]) == 0 then return 0 end
+if ARGV[5] == '1' and redis.call('exists', KEYS[3], KEYS[4]) == 0 then return 0 end
 redis.call('zadd', KEYS[1], 'NX', ARGV[2], ARGV[1])
 redis.call('zadd', KEYS[2], ARGV[3], ARGV[1])
 redis.call('pexpire', KEYS[1], tonumber(ARGV[4]) * 2)
@@ -132,6 +136,14 @@ class HistoryStore:
 
     def lock_key(self, thread: str) -> str:
         return f"{self.prefix}lock:{{{thread}}}"
+
+    def engaged_key(self, thread: str) -> str:
+        return f"{self.prefix}engaged:{{{thread}}}"
+
+    def queue_engage(self, pipe: Pipeline, thread: str) -> None:
+        """Mark the thread as one the bot answered in, even if only with an error message, so
+        a plain "try again" reply in it is answered too."""
+        pipe.set(self.engaged_key(thread), "1", ex=self.ttl_seconds)
 
     def waiters_key(self, thread: str) -> str:
         return f"{self.prefix}wait:{{{thread}}}"
@@ -197,7 +209,12 @@ class HistoryStore:
             score = float(position)
         except ValueError:
             return False
-        keys = [self.waiters_key(thread), self.heartbeat_key(thread), self.history_key(thread)]
+        keys = [
+            self.waiters_key(thread),
+            self.heartbeat_key(thread),
+            self.history_key(thread),
+            self.engaged_key(thread),
+        ]
         args: list[str | int] = [
             position,
             repr(score),

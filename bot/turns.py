@@ -205,6 +205,7 @@ class TurnRunner:
 
         def queue(pipe: Pipeline) -> None:
             self.store.queue_keep_claims(pipe, claims, self.done_ttl)
+            self.store.queue_engage(pipe, msg.thread_id)
             if usage is not None:
                 self.ledger.queue_record(pipe, msg.team, msg.channel, msg.user, usage)
 

@@ -9,9 +9,17 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import RedisServer, _need_redis_server
-from tests.fakes.azure import FakeAzure
+from tests.fakes.azure import FakeAzure, Fault
 from tests.fakes.slack import FakeSlack, SlackFault, context_text, message_text
-from tests.slackbot_harness import BotProcess, bot_env, envelope, final_thread, mention, wait_until
+from tests.slackbot_harness import (
+    BotProcess,
+    bot_env,
+    envelope,
+    final_thread,
+    mention,
+    message,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -174,3 +182,32 @@ def test_serve_refuses_to_start_without_signing_secret(azure: FakeAzure, slack: 
     assert bot.proc.wait(30) == 2
     assert "SLACK_SIGNING_SECRET" in bot.logs()
     bot.stop()
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault("timeout"), "unavailable or timed out"),
+        # streamed: what arrived before the filter stopped it stays, with a note in the usage line
+        (Fault("completion_filter"), "the rest was blocked by the content filter"),
+        (Fault("cut_stream", after_words=0), "cut off"),
+    ],
+)
+def test_azure_faults_end_with_a_message_and_no_placeholder(
+    azure: FakeAzure, slack: FakeSlack, redis_url: str, fault: Fault, expected: str
+) -> None:
+    """A timeout, a filtered completion and a stream cut at once: the placeholder becomes the
+    specific message, and asking again in the thread works."""
+    env = bot_env(azure, slack, redis_url, AZURE_OPENAI_TIMEOUT="1", AZURE_OPENAI_MAX_RETRIES="0")
+    bot = BotProcess(env).wait_ready()
+    try:
+        azure.push(fault)
+        event = mention("risky", channel="CR6")
+        bot.send_event(event)
+        (reply,) = final_thread(slack, "CR6", event["ts"], timeout=20)
+        assert expected in message_text(reply) + context_text(reply)
+        bot.send_event(message("again", channel="CR6", thread_ts=event["ts"]))
+        msgs = final_thread(slack, "CR6", event["ts"], count=2, timeout=20)
+        assert message_text(msgs[-1]) == "Answer to: again"
+    finally:
+        bot.stop()
