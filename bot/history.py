@@ -49,6 +49,12 @@ from bot.errors import StoreUnavailable, ThreadBusy
 # KEYS: lock, waiters, heartbeats, history. ARGV: token, member, score, now_ms, lock_ms,
 # stale_ms, limit.
 _ACQUIRE = """
+local limit = tonumber(ARGV[7])
+if redis.call('zcard', KEYS[2]) == 0 and redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[5]) then
+  -- nobody queued and the lock was free: the common case, three commands
+  if limit <= 0 then return {1} end
+  return {1, redis.call('lrange', KEYS[4], -limit, -1)}
+end
 redis.call('zadd', KEYS[2], 'NX', ARGV[3], ARGV[2])
 redis.call('zadd', KEYS[3], ARGV[4], ARGV[2])
 local stale = redis.call('zrangebyscore', KEYS[3], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[6]))
@@ -62,7 +68,6 @@ if redis.call('zrange', KEYS[2], 0, 0)[1] ~= ARGV[2] then return {0} end
 if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[5]) then return {0} end
 redis.call('zrem', KEYS[2], ARGV[2])
 redis.call('zrem', KEYS[3], ARGV[2])
-local limit = tonumber(ARGV[7])
 if limit <= 0 then return {1} end
 return {1, redis.call('lrange', KEYS[4], -limit, -1)}
 """

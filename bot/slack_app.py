@@ -130,7 +130,8 @@ def build_bolt_app(
         """Listener middleware: runs before Bolt acks, so the message takes its place in the
         thread's queue before Slack can send the next one (see `TurnRunner.reserve`)."""
         incoming = classify(event, body, context, request)
-        if incoming is not None:
+        # A message that starts a thread has nothing to queue behind: skip the round trip.
+        if incoming is not None and incoming.thread_ts != incoming.ts:
             followup = incoming.kind == "followup"
             engaged = await runner.reserve(
                 incoming.team,
