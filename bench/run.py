@@ -36,6 +36,7 @@ import aiohttp
 import redis
 
 from tests.fakes.server_thread import free_port
+from tests.redis_server import RedisServer
 from tests.slackbot_harness import SIGNING_SECRET, envelope, mention, sign
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -356,26 +357,9 @@ def print_report(levels: list[Level], args: argparse.Namespace) -> None:
 async def main_async(args: argparse.Namespace) -> list[Level]:
     if shutil.which("redis-server") is None:
         raise SystemExit("redis-server is needed (apt-get install redis-server)")
-    redis_port = free_port()
-    redis_dir = tempfile.mkdtemp(prefix="bench-redis-")
-    redis_proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            redis_dir,
-            "--maxclients",
-            "10000",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    redis_server = RedisServer("--maxclients", "10000")
+    redis_server.start()
+    redis_port = redis_server.port
     fakes = Fakes(redis_port)
     runner = Runner(fakes, redis_port, args.latency)
     redis_url = f"redis://127.0.0.1:{fakes.info['redis_port']}/0"
@@ -442,9 +426,7 @@ async def main_async(args: argparse.Namespace) -> list[Level]:
                 target.stop()
     finally:
         fakes.stop()
-        redis_proc.terminate()
-        redis_proc.wait(10)
-        shutil.rmtree(redis_dir, ignore_errors=True)
+        redis_server.remove()
     return levels
 
 

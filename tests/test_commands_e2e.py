@@ -10,9 +10,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import RedisServer
 from tests.fakes.azure import FakeAzure
 from tests.fakes.slack import TEAM, FakeSlack, context_text, message_text
+from tests.redis_server import RedisServer
 from tests.slackbot_harness import BotProcess, bot_env, final_thread, mention, message, wait_until
 
 ADMIN = "UADMIN001"

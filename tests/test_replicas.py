@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis as redis_sync
 
-from tests.conftest import RedisServer
 from tests.fakes.azure import FakeAzure
 from tests.fakes.slack import FakeSlack, message_text
+from tests.redis_server import RedisServer
 from tests.slackbot_harness import BotProcess, bot_env, final_thread, mention, message, wait_until
 
 SOAK = os.environ.get("SOAK") == "1"

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import RedisServer
 from tests.fakes.azure import BAD_KEY, DEPLOYMENT_NOT_FOUND, FakeAzure, Fault
 from tests.fakes.slack import BOT_ID, BOT_USER, FakeSlack, SlackFault, context_text, message_text
+from tests.redis_server import RedisServer
 from tests.slackbot_harness import (
     SIGNING_SECRET,
     BotProcess,

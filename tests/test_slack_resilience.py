@@ -8,9 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import RedisServer, _need_redis_server
+from tests.conftest import _need_redis_server
 from tests.fakes.azure import FakeAzure, Fault
 from tests.fakes.slack import FakeSlack, SlackFault, context_text, message_text
+from tests.redis_server import RedisServer
 from tests.slackbot_harness import (
     BotProcess,
     bot_env,

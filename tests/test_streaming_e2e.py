@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import RedisServer
 from tests.fakes.azure import FakeAzure, Fault
 from tests.fakes.slack import FakeSlack, context_text, message_text
+from tests.redis_server import RedisServer
 from tests.slackbot_harness import BotProcess, bot_env, final_thread, mention
 
 WORDS = " ".join(f"word{i}" for i in range(12))
