@@ -64,21 +64,34 @@ def test_same_event_to_two_replicas_is_answered_once(
 def test_redis_outage_is_reported_and_service_resumes(
     azure: FakeAzure, slack: FakeSlack, own_redis: RedisServer
 ) -> None:
-    """Redis down: acks still 200, user told, /readyz 503, process alive; Redis back: answers resume."""
+    """Redis lost under load: acks still 200 in time, every user told, /readyz 503, process
+    alive; Redis back: answers resume."""
     bot = BotProcess(bot_env(azure, slack, own_redis.url)).wait_ready("/readyz")
     try:
+        azure.first_token_delay = 0.5  # some turns are still running when Redis goes away
+        before = [mention(f"before {i}", channel="CR2") for i in range(20)]
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(lambda e: bot.send_event(e).status_code, before)) == {200}
         own_redis.stop()
         wait_until(lambda: bot.http.get("/readyz").status_code == 503)
-        event = mention("are you there?", channel="CR2")
+        during = [mention(f"during {i}", channel="CR2") for i in range(20)]
         started = time.monotonic()
-        assert bot.send_event(event).status_code == 200
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda e: bot.send_event(e).status_code, during))
+        assert codes == [200] * 20
         assert time.monotonic() - started < 3
-        (reply,) = final_thread(slack, "CR2", event["ts"])
-        assert "can't reach my memory" in message_text(reply)
-        assert azure.completions == []
+        for event in during:
+            (reply,) = final_thread(slack, "CR2", event["ts"])
+            assert "can't reach my memory" in message_text(reply)
+        for event in before:  # each ended as an answer or the memory message, none stuck
+            (reply,) = final_thread(slack, "CR2", event["ts"])
+            text = message_text(reply)
+            assert text.startswith("Answer to: before") or "can't reach my memory" in text
         assert bot.proc.poll() is None
+        assert bot.http.get("/readyz").status_code == 503
         own_redis.start()
         wait_until(lambda: bot.http.get("/readyz").status_code == 200, timeout=20)
+        azure.first_token_delay = 0.0
         again = mention("and now?", channel="CR2")
         bot.send_event(again)
         (reply,) = final_thread(slack, "CR2", again["ts"])

@@ -47,6 +47,11 @@ class ServerThread:
         self.loop.run_until_complete(site.start())
         self._ready.set()
         self.loop.run_forever()
+        # Handlers still running (a scripted hang, a cut stream) are cancelled, not abandoned.
+        pending = asyncio.all_tasks(self.loop)
+        for task in pending:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self.loop.run_until_complete(self._runner.cleanup())
         self.loop.close()
 
