@@ -20,6 +20,11 @@ from bot.settings import Settings, load_settings
 
 EXIT_OK, EXIT_API, EXIT_CONFIG = 0, 1, 2
 
+LEVEL_CHECKING_LOGGERS = ("slack_sdk.web.async_base_client", "slack_bolt.AsyncApp")
+"""slack_sdk and Bolt test `logger.level <= DEBUG` (the logger's own level, 0 when unset) before
+building debug strings of every request and response, so unless these loggers get an explicit
+level they format full JSON bodies on every API call only to drop them (found by profiling)."""
+
 
 def usage_line(usage: Usage | None, deployment: str) -> str:
     """`prompt 58 · completion 68 · total 126 tokens · gpt-35-turbo`"""
@@ -139,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         logging.getLogger().setLevel(settings.bot_log_level)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+        for name in LEVEL_CHECKING_LOGGERS:
+            logging.getLogger(name).setLevel(settings.bot_log_level)
         if args.command == "doctor":
             logging.getLogger().setLevel(logging.ERROR)
             return asyncio.run(_doctor(settings))

@@ -91,7 +91,10 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 return 0
 """
 
-REDIS_ERRORS = (redis_errors.RedisError, OSError)
+REDIS_ERRORS = (redis_errors.RedisError, OSError, RuntimeError)
+"""What a lost Redis connection can raise. Under uvloop, writing to a connection the server has
+closed raises RuntimeError ("unable to perform operation on <TCPTransport closed=True>") rather
+than a redis ConnectionError; the Redis-outage test under load found it."""
 
 
 class Turn:

@@ -82,6 +82,7 @@ class TurnLog:
 
     fields: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    placeholder: str | None = None
     _mark: float = 0.0
 
     def step(self, name: str) -> None:
@@ -173,6 +174,15 @@ class TurnRunner:
         outcome = "error"
         try:
             outcome = await self._run(msg, client, turn)
+        except Exception:
+            # A bug must not leave the user with silence or a stuck placeholder.
+            outcome = "internal_error"
+            log.exception("turn failed unexpectedly: %s", turn.line())
+            failure = notice(f":warning: {BotError.user_message}")
+            if turn.placeholder is not None:
+                await self._replace(client, msg, turn.placeholder, failure)
+            else:
+                await self._post(client, msg, failure)
         finally:
             if outcome not in ("ok", "duplicate"):
                 # It may hold a place in the thread's queue (see `reserve`) that it never used.
@@ -254,6 +264,7 @@ class TurnRunner:
             await self._finish(msg, claims, None)
             return "quota_exceeded"
         placeholder = await self._post(client, msg, notice(THINKING))
+        turn.placeholder = placeholder
         turn.step("placeholder")
         if placeholder is None:
             return "slack_error"
