@@ -29,8 +29,7 @@ from bot.azure_openai import (
     static_token_provider,
     supports_stream_usage,
 )
-from bot.channel_config import ConfigStore, environment_defaults
-from bot.chat_types import ChatOptions
+from bot.channel_config import ConfigStore, Effective, environment_defaults
 from bot.commands import AdminCheck, Commands
 from bot.conversation import Conversation, TurnSettings
 from bot.history import HistoryStore
@@ -126,18 +125,8 @@ def build_store(settings: Settings, redis: Redis) -> HistoryStore:
 
 
 def default_turn_settings(settings: Settings) -> TurnSettings:
-    """The environment's defaults; per-channel configuration overrides them."""
-    return TurnSettings(
-        system_prompt=settings.bot_system_prompt,
-        history_turns=settings.bot_history_turns,
-        context_window=settings.bot_context_window,
-        options=ChatOptions(
-            deployment=settings.azure_openai_deployment,
-            temperature=settings.bot_temperature,
-            top_p=settings.bot_top_p,
-            max_tokens=settings.bot_max_tokens,
-        ),
-    )
+    """The environment's layer alone (what `ask` uses); channels override it in Slack."""
+    return Effective(config_defaults(settings), {}).turn_settings()
 
 
 @dataclass
