@@ -17,6 +17,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot import errors
+from bot.azure_errors import filtered_categories, map_error, request_id_of, usage_of
 from bot.chat_types import ChatOptions, ChatResult, Message, Usage
 from bot.retry import RetryPolicy, is_retryable_status, server_delay
 
@@ -47,80 +48,6 @@ def supports_stream_usage(api_version: str) -> bool:
     Older versions answer 400 to the unknown field, so it must not be sent to them.
     """
     return api_version[:10] >= "2024-09-01" and api_version[:4].isdigit()
-
-
-def _request_id(headers: httpx.Headers) -> str | None:
-    value = headers.get("apim-request-id") or headers.get("x-request-id")
-    return str(value) if value else None
-
-
-def _filtered_categories(results: object) -> tuple[str, ...]:
-    """Names of the categories marked `filtered: true` in a content-filter result object."""
-    if not isinstance(results, dict):
-        return ()
-    names: list[str] = []
-    for name, value in results.items():
-        if isinstance(value, dict) and value.get("filtered") is True:
-            names.append(name.replace("-", "_"))
-        elif name == "custom_blocklists" and isinstance(value, list):
-            names.extend(
-                f"blocklist {item.get('id')}"
-                for item in value
-                if isinstance(item, dict) and item.get("filtered")
-            )
-    return tuple(names)
-
-
-def map_error(status: int, body: bytes, headers: httpx.Headers) -> errors.AzureOpenAIError:
-    """Translate an error response into the exception tree (§5). Bodies are not uniform."""
-    text = body.decode("utf-8", "replace")
-    try:
-        data: Any = json.loads(text)
-    except ValueError:
-        data = None
-    err = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(err, dict):  # gateway 401s have {statusCode, message} and no "error" (§5.1)
-        err = data if isinstance(data, dict) else {}
-    code = err.get("code")
-    code = str(code) if code is not None else None
-    message = str(err.get("message") or text[:300] or f"HTTP {status}")
-    common: dict[str, Any] = {"status": status, "code": code, "request_id": _request_id(headers)}
-    if status in (401, 403):
-        return errors.AuthenticationFailed(message, **common)
-    if status == 404:
-        if code == "DeploymentNotFound":
-            return errors.DeploymentNotFound(message, **common)
-        return errors.ResourceNotFound(message, **common)
-    if status == 429:
-        return errors.RateLimited(message, **common)
-    if status == 400 and code == "content_filter":
-        inner = err.get("innererror") or err.get("inner_error") or {}
-        results: object = None
-        if isinstance(inner, dict):
-            results = inner.get("content_filter_result") or inner.get("content_filter_results")
-        return errors.ContentFiltered(
-            message, categories=_filtered_categories(results), where="prompt", **common
-        )
-    if status == 400 and code == "context_length_exceeded":
-        return errors.ContextTooLong(message, **common)
-    if status == 400 and "api version" in message.lower():
-        return errors.ApiVersionUnsupported(message, **common)
-    if is_retryable_status(status):
-        return errors.AzureUnavailable(message, **common)
-    return errors.InvalidRequest(message, **common)
-
-
-def _usage(data: object) -> Usage | None:
-    if not isinstance(data, dict):
-        return None
-    try:
-        return Usage(
-            int(data.get("prompt_tokens") or 0),
-            int(data.get("completion_tokens") or 0),
-            int(data.get("total_tokens") or 0),
-        )
-    except (TypeError, ValueError):
-        return None
 
 
 class AzureOpenAIClient:
@@ -276,7 +203,7 @@ class AzureOpenAIClient:
             data = json.loads(raw)
         except ValueError as exc:
             raise errors.AzureUnavailable("Azure returned a body that is not JSON") from exc
-        return self._result(data, deployment, _request_id(response.headers))
+        return self._result(data, deployment, request_id_of(response.headers))
 
     def _result(self, data: Any, deployment: str, request_id: str | None) -> ChatResult:
         if not isinstance(data, dict):
@@ -289,7 +216,7 @@ class AzureOpenAIClient:
         if finish == "content_filter" and not content:
             raise errors.ContentFiltered(
                 "completion filtered",
-                categories=_filtered_categories(choice.get("content_filter_results")),
+                categories=filtered_categories(choice.get("content_filter_results")),
                 where="completion",
                 status=200,
                 code="content_filter",
@@ -298,7 +225,7 @@ class AzureOpenAIClient:
         return ChatResult(
             content=content if isinstance(content, str) else "",
             finish_reason=finish if isinstance(finish, str) else None,
-            usage=_usage(data.get("usage")),
+            usage=usage_of(data.get("usage")),
             model=str(data.get("model") or ""),
             request_id=request_id,
             deployment=deployment,
@@ -316,7 +243,7 @@ class AzureOpenAIClient:
         """
         deployment = options.deployment or self.deployment
         response = await self._send(deployment, self.body(messages, options, stream=True))
-        request_id = _request_id(response.headers)
+        request_id = request_id_of(response.headers)
         parts: list[str] = []
         finish: str | None = None
         usage: Usage | None = None
@@ -338,7 +265,7 @@ class AzureOpenAIClient:
                     mapped = map_error(400, json.dumps(chunk).encode(), response.headers)
                     raise mapped
                 model = chunk.get("model") or model
-                usage = _usage(chunk.get("usage")) or usage
+                usage = usage_of(chunk.get("usage")) or usage
                 for choice in chunk.get("choices") or []:
                     if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                         continue
@@ -366,7 +293,7 @@ class AzureOpenAIClient:
         if finish == "content_filter" and not content:
             raise errors.ContentFiltered(
                 "completion filtered",
-                categories=_filtered_categories(filter_results),
+                categories=filtered_categories(filter_results),
                 where="completion",
                 status=200,
                 code="content_filter",
