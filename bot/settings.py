@@ -201,5 +201,5 @@ def load_settings(**overrides: object) -> Settings:
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"]).upper()
             message = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{name}: {message}" if name else message)
+            lines.append(f"{name}: {message}" if name and not message.startswith(name) else message)
         raise ConfigError("Configuration problem:\n  " + "\n  ".join(lines)) from None
