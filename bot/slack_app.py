@@ -118,6 +118,9 @@ def build_bolt_app(
         request_verification_enabled=signing_secret is not None,
         raise_error_for_unhandled_request=True,
         process_before_response=False,
+        # The set_status/say_stream helpers Bolt would build for every event are not used:
+        # replies go through TurnRunner, so skip that per-request work.
+        attaching_conversation_kwargs_enabled=False,
     )
 
     async def reserve(
