@@ -189,19 +189,6 @@ class HistoryStore:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
         return [bool(r) for r in results]
 
-    async def release_claims(self, names: Sequence[str]) -> None:
-        """Forget claims, so a redelivery of work that could not be done is tried again."""
-        try:
-            await self.redis.delete(*(self.once_key(n) for n in names))
-        except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
-
-    async def exists(self, thread: str) -> bool:
-        try:
-            return bool(await self.redis.exists(self.history_key(thread)))
-        except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
-
     async def load(self, thread: str, limit: int | None = None) -> list[StoredMessage]:
         """The last `limit` messages of a thread, oldest first (no lock)."""
         try:
