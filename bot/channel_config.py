@@ -24,8 +24,7 @@ from redis.asyncio.client import Pipeline
 
 from bot.chat_types import ChatOptions
 from bot.conversation import TurnSettings
-from bot.errors import StoreUnavailable
-from bot.history import REDIS_ERRORS
+from bot.history import redis_unavailable
 
 SYSTEM_MAX_CHARS = 4000
 
@@ -192,45 +191,37 @@ class ConfigStore:
         return Effective(values, sources)
 
     async def effective(self, team: str, channel: str) -> Effective:
-        try:
+        with redis_unavailable():
             async with self.redis.pipeline(transaction=False) as pipe:
                 self.queue_read(pipe, team, channel)
                 channel_raw, team_raw = await pipe.execute()
-        except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
         return self.effective_from(channel_raw, team_raw)
 
     async def set(self, team: str, channel: str | None, key: str, value: Any) -> Any:
         """Store one value (channel when given, else workspace); returns the old stored value."""
         hkey = self.channel_key(team, channel) if channel else self.workspace_key(team)
-        try:
+        with redis_unavailable():
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hget(hkey, key)
                 pipe.hset(hkey, key, json.dumps(value, ensure_ascii=False))
                 old, _ = await pipe.execute()
-        except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
         return json.loads(old) if old is not None else None
 
     async def unset(self, team: str, channel: str | None, key: str) -> Any:
         hkey = self.channel_key(team, channel) if channel else self.workspace_key(team)
-        try:
+        with redis_unavailable():
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hget(hkey, key)
                 pipe.hdel(hkey, key)
                 old, _ = await pipe.execute()
-        except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
         return json.loads(old) if old is not None else None
 
     async def reset(self, team: str, channel: str) -> dict[str, Any]:
         """Remove every channel override; returns what was removed."""
         hkey = self.channel_key(team, channel)
-        try:
+        with redis_unavailable():
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hgetall(hkey)
                 pipe.delete(hkey)
                 old, _ = await pipe.execute()
-        except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
         return {k: json.loads(v) for k, v in old.items()}

@@ -31,7 +31,7 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -95,6 +95,15 @@ REDIS_ERRORS = (redis_errors.RedisError, OSError, RuntimeError)
 """What a lost Redis connection can raise. Under uvloop, writing to a connection the server has
 closed raises RuntimeError ("unable to perform operation on <TCPTransport closed=True>") rather
 than a redis ConnectionError; the Redis-outage test under load found it."""
+
+
+@contextlib.contextmanager
+def redis_unavailable() -> Iterator[None]:
+    """Translate redis-py's errors into `StoreUnavailable` at the store boundary."""
+    try:
+        yield
+    except REDIS_ERRORS as exc:
+        raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
 
 
 class Turn:
@@ -181,20 +190,16 @@ class HistoryStore:
 
     async def claim(self, names: Sequence[str], ttl_seconds: int) -> list[bool]:
         """`SET NX EX` each name in one round trip; True where this caller was first."""
-        try:
+        with redis_unavailable():
             async with self.redis.pipeline(transaction=False) as pipe:
                 self.queue_claims(pipe, names, ttl_seconds)
                 results = await pipe.execute()
-        except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
         return [bool(r) for r in results]
 
     async def load(self, thread: str, limit: int | None = None) -> list[StoredMessage]:
         """The last `limit` messages of a thread, oldest first (no lock)."""
-        try:
+        with redis_unavailable():
             raw = await self.redis.lrange(self.history_key(thread), -limit if limit else 0, -1)
-        except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
         return _decode(raw)
 
     async def enqueue(self, thread: str, position: str, *, require_history: bool) -> bool:
@@ -217,10 +222,8 @@ class HistoryStore:
             self.stale_ms,
             1 if require_history else 0,
         ]
-        try:
+        with redis_unavailable():
             return bool(await self._enqueue_script(keys=keys, args=args))
-        except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
 
     async def dequeue(self, thread: str, position: str) -> None:
         """Leave the queue without taking the lock (the turn ended early). Best effort."""
@@ -277,10 +280,8 @@ class HistoryStore:
                 self.stale_ms,
                 limit,
             ]
-            try:
+            with redis_unavailable():
                 result = await self._acquire_script(keys=keys, args=args)
-            except REDIS_ERRORS as exc:
-                raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
             if result and int(result[0]) == 1:
                 return _decode(result[1]) if len(result) > 1 else []
             if time.monotonic() + pause > deadline:
@@ -296,20 +297,20 @@ class HistoryStore:
         extra: Sequence[Callable[[Any], None]] = (),
     ) -> None:
         key = self.history_key(thread)
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                if pending:
-                    pipe.rpush(key, *(json.dumps(m, ensure_ascii=False) for m in pending))
-                    pipe.ltrim(key, -self.max_messages, -1)
-                    pipe.expire(key, self.ttl_seconds)
-                for queue in extra:
-                    queue(pipe)
-                pipe.evalsha(self._release.sha, 1, self.lock_key(thread), token)
-                await pipe.execute()
-        except redis_errors.NoScriptError:
-            await self._release(keys=[self.lock_key(thread)], args=[token])
-        except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+        with redis_unavailable():
+            try:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    if pending:
+                        pipe.rpush(key, *(json.dumps(m, ensure_ascii=False) for m in pending))
+                        pipe.ltrim(key, -self.max_messages, -1)
+                        pipe.expire(key, self.ttl_seconds)
+                    for queue in extra:
+                        queue(pipe)
+                    pipe.evalsha(self._release.sha, 1, self.lock_key(thread), token)
+                    await pipe.execute()
+            except redis_errors.NoScriptError:
+                # The turn was written (MULTI does not roll back); only the release failed.
+                await self._release(keys=[self.lock_key(thread)], args=[token])
 
     async def _unlock_quietly(self, thread: str, token: str) -> None:
         with contextlib.suppress(*REDIS_ERRORS):  # the lock expires by itself anyway

@@ -30,7 +30,7 @@ from bot.chat_types import Usage
 from bot.conversation import Conversation
 from bot.errors import BotError, StoreUnavailable, StreamInterrupted
 from bot.formatting import notice, render_answer
-from bot.history import REDIS_ERRORS, HistoryStore
+from bot.history import REDIS_ERRORS, HistoryStore, redis_unavailable
 from bot.live_message import LiveMessage
 from bot.metrics import Metrics
 from bot.usage import UsageLedger, human_duration, seconds_until_reset
@@ -194,14 +194,12 @@ class TurnRunner:
 
     async def _begin(self, msg: Incoming, claims: list[str]) -> tuple[list[bool], Effective, int]:
         """One round trip: the dedup claims, this channel's settings and the user's usage today."""
-        try:
+        with redis_unavailable():
             async with self.store.redis.pipeline(transaction=False) as pipe:
                 self.store.queue_claims(pipe, claims, self.pending_ttl)
                 self.config.queue_read(pipe, msg.team, msg.channel)
                 self.ledger.queue_user_today(pipe, msg.team, msg.user)
                 results = await pipe.execute()
-        except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
         n = len(claims)
         first = [bool(r) for r in results[:n]]
         effective = self.config.effective_from(results[n], results[n + 1])

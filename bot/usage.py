@@ -23,8 +23,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from bot.chat_types import Usage
-from bot.errors import StoreUnavailable
-from bot.history import REDIS_ERRORS
+from bot.history import redis_unavailable
 
 RETENTION_SECONDS = 90 * 86_400
 PERIODS = {"today": 1, "7d": 7, "30d": 30}
@@ -96,13 +95,11 @@ class UsageLedger:
     async def report(self, team: str, channel: str, days: int, top: int = 5) -> Report:
         today = self.now().date()
         keys = [self.day_key(team, today - dt.timedelta(days=i)) for i in range(days)]
-        try:
+        with redis_unavailable():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key in keys:
                     pipe.hgetall(key)
                 raws: list[Mapping[str, str]] = await pipe.execute()
-        except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
         sums: Counter[str] = Counter()
         for raw in raws:
             for name, value in raw.items():
