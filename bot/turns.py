@@ -302,19 +302,15 @@ class TurnRunner:
                     settings.options.deployment or "",
                     ["incomplete answer, not saved"],
                 )
-            await self._replace(client, msg, placeholder, failure[0])
-            for extra in failure[1:]:
-                await self._post(client, msg, extra)
+            await self._deliver(client, msg, placeholder, failure)
             await self._finish(msg, claims, None)
             return type(exc).__name__
         except Exception:
-            log.exception("turn failed unexpectedly: %s", turn.line())
+            # run() reports it; first let a progress update in flight land, so the error
+            # message replacing the placeholder is the last word.
             if live is not None:
                 await live.settle()
-            await self._replace(
-                client, msg, placeholder, notice(f":warning: {BotError.user_message}")
-            )
-            return "internal_error"
+            raise
         if live is not None:
             await live.settle()
             turn.fields["stream_updates"] = live.updates
@@ -334,9 +330,7 @@ class TurnRunner:
         if reply.dropped_messages:
             notes.append(f"{reply.dropped_messages} older messages left out to fit the context")
         messages = render_answer(reply.text, reply.usage, reply.result.deployment, notes)
-        ok = await self._replace(client, msg, placeholder, messages[0])
-        for extra in messages[1:]:
-            ok = await self._post(client, msg, extra) is not None and ok
+        ok = await self._deliver(client, msg, placeholder, messages)
         turn.step("post")
         turn.fields["parts"] = len(messages)
         return "ok" if ok else "slack_error"
@@ -357,6 +351,16 @@ class TurnRunner:
             return None
         ts = resp.get("ts")
         return str(ts) if ts else None
+
+    async def _deliver(
+        self, client: AsyncWebClient, msg: Incoming, placeholder: str, messages: list[Any]
+    ) -> bool:
+        """The first message replaces the placeholder, the rest follow in the thread, in order.
+        True when Slack took all of them."""
+        ok = await self._replace(client, msg, placeholder, messages[0])
+        for extra in messages[1:]:
+            ok = await self._post(client, msg, extra) is not None and ok
+        return ok
 
     async def _replace(self, client: AsyncWebClient, msg: Incoming, ts: str, message: Any) -> bool:
         """Replace the placeholder; if Slack refuses the update, post instead (never leave
