@@ -13,9 +13,11 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
-from bot.chat_types import ChatOptions, Usage
+from bot.chat_types import Message
 from bot.errors import BotError, ConfigError
+from bot.formatting import usage_text
 from bot.settings import Settings, load_settings
 
 EXIT_OK, EXIT_API, EXIT_CONFIG = 0, 1, 2
@@ -24,16 +26,6 @@ LEVEL_CHECKING_LOGGERS = ("slack_sdk.web.async_base_client", "slack_bolt.AsyncAp
 """slack_sdk and Bolt test `logger.level <= DEBUG` (the logger's own level, 0 when unset) before
 building debug strings of every request and response, so unless these loggers get an explicit
 level they format full JSON bodies on every API call only to drop them (found by profiling)."""
-
-
-def usage_line(usage: Usage | None, deployment: str) -> str:
-    """`prompt 58 · completion 68 · total 126 tokens · gpt-35-turbo`"""
-    if usage is None:
-        return f"usage not reported · {deployment}"
-    return (
-        f"prompt {usage.prompt_tokens} · completion {usage.completion_tokens} · "
-        f"total {usage.total_tokens} tokens · {deployment}"
-    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,7 +61,7 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
     try:
         turn = default_turn_settings(settings)
         if args.system is not None:
-            turn = type(turn)(args.system, turn.history_turns, turn.context_window, turn.options)
+            turn = replace(turn, system_prompt=args.system)
         streamed = False
 
         async def show(piece: str) -> None:
@@ -85,15 +77,11 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
             )
             result = reply.result
         else:
-            messages = [
+            messages: list[Message] = [
                 {"role": "system", "content": turn.system_prompt},
                 {"role": "user", "content": args.question},
             ]
-            result = await core.azure.complete(
-                messages,  # type: ignore[arg-type]
-                turn.options or ChatOptions(),
-                on_delta=on_delta,
-            )
+            result = await core.azure.complete(messages, turn.options, on_delta=on_delta)
         if args.json:
             print(json.dumps(result.raw, indent=2, ensure_ascii=False))
             return EXIT_OK
@@ -103,7 +91,7 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
             print(result.content or "(the model returned no text)")
         if result.finish_reason == "length":
             print("(the answer was cut off at max_tokens)")
-        print(usage_line(result.usage, result.deployment))
+        print(usage_text(result.usage, result.deployment))
         return EXIT_OK
     finally:
         await core.aclose()
