@@ -1,6 +1,6 @@
 """The composition root: the only module that builds concrete clients from `Settings`.
 
-Everything else receives its httpx client, Redis client, Slack client and settings as arguments,
+Everything else receives its httpx transport, Redis client, Slack client and settings as arguments,
 which is what lets the tests swap in fake servers without patching.
 """
 
@@ -74,24 +74,19 @@ def build_redis(settings: Settings) -> Redis:
     return Redis(connection_pool=pool)
 
 
-def build_http(settings: Settings) -> httpx.AsyncClient:
-    """httpx for the Azure client, on aiohttp's connection pool (httpx-aiohttp).
+def build_transport() -> httpx.AsyncBaseTransport:
+    """The httpx transport for the Azure client, on aiohttp's connection pool (httpx-aiohttp).
 
     The benchmark showed httpcore's pool spending about half the bot's CPU at 200 calls in flight
-    (it scans every connection for each request); aiohttp's pool does not. The httpx API, and
-    `httpx.MockTransport` in tests, stay as they are.
+    (it scans every connection for each request); aiohttp's pool does not. The httpx request and
+    response types, and `httpx.MockTransport` in tests, stay as they are.
     """
-    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
-    return httpx.AsyncClient(
-        transport=AiohttpTransport(limits=limits),
-        timeout=httpx.Timeout(settings.azure_openai_timeout, connect=5.0),
-        headers={"User-Agent": "slack-azure-gpt/0.1"},
-    )
+    return AiohttpTransport(limits=httpx.Limits(max_connections=2000))
 
 
 def build_azure(
     settings: Settings,
-    http: httpx.AsyncClient,
+    transport: httpx.AsyncBaseTransport,
     observer: ClientObserver | None = None,
     retry: RetryPolicy | None = None,
 ) -> AzureOpenAIClient:
@@ -101,7 +96,7 @@ def build_azure(
         else None
     )
     return AzureOpenAIClient(
-        http,
+        transport,
         endpoint=settings.azure_openai_endpoint,
         deployment=settings.azure_openai_deployment,
         api_version=settings.azure_openai_api_version,
@@ -110,6 +105,7 @@ def build_azure(
         token_provider=provider,
         retry=retry or RetryPolicy(max_retries=settings.azure_openai_max_retries),
         observer=observer,
+        timeout=httpx.Timeout(settings.azure_openai_timeout, connect=5.0),
     )
 
 
@@ -134,23 +130,23 @@ class Core:
     """The Slack-independent services: what `ask` needs, and what the Slack app builds on."""
 
     settings: Settings
-    http: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport
     redis: Redis
     store: HistoryStore
     azure: AzureOpenAIClient
     conversation: Conversation
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.transport.aclose()
         await self.redis.aclose()
 
 
 def build_core(settings: Settings, observer: ClientObserver | None = None) -> Core:
-    http = build_http(settings)
+    transport = build_transport()
     redis = build_redis(settings)
     store = build_store(settings, redis)
-    azure = build_azure(settings, http, observer)
-    return Core(settings, http, redis, store, azure, Conversation(azure, store))
+    azure = build_azure(settings, transport, observer)
+    return Core(settings, transport, redis, store, azure, Conversation(azure, store))
 
 
 @dataclass

@@ -99,20 +99,20 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _doctor(settings: Settings) -> int:
     from bot import doctor
-    from bot.app import build_azure, build_http, build_redis, build_slack_client
+    from bot.app import build_azure, build_redis, build_slack_client, build_transport
     from bot.retry import RetryPolicy
 
-    http = build_http(settings)
+    transport = build_transport()
     redis = build_redis(settings)
     slack = build_slack_client(settings)
     try:
-        azure = build_azure(settings, http, retry=RetryPolicy(max_retries=1, max_total_wait=5))
+        azure = build_azure(settings, transport, retry=RetryPolicy(max_retries=1, max_total_wait=5))
         checks = doctor.check_settings(settings)
         checks.append(await doctor.check_azure(settings, azure))
         checks += await doctor.check_slack(settings, slack)
         checks += await doctor.check_redis(settings, redis)
     finally:
-        await http.aclose()
+        await transport.aclose()
         await redis.aclose()
     for check in checks:
         print(check.line())
@@ -131,7 +131,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         logging.getLogger().setLevel(settings.bot_log_level)
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
         for name in LEVEL_CHECKING_LOGGERS:
             logging.getLogger(name).setLevel(settings.bot_log_level)
         if args.command == "doctor":

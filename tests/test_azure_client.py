@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot import errors
+from bot.app import build_transport
 from bot.azure_openai import AzureOpenAIClient, supports_stream_usage
 from bot.chat_types import ChatOptions, ChatResult, Message
 from bot.retry import RetryPolicy
@@ -30,14 +32,15 @@ class Sleeps:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
+async def transport() -> AsyncIterator[httpx.AsyncBaseTransport]:
+    """The transport the bot runs on (httpx over aiohttp), against the fake Azure server."""
+    async with build_transport() as transport:
+        yield transport
 
 
 def client_for(
     azure: FakeAzure,
-    http: httpx.AsyncClient,
+    transport: httpx.AsyncBaseTransport,
     *,
     version: str = "2024-10-21",
     key: str | None = None,
@@ -47,7 +50,7 @@ def client_for(
     **kw: object,
 ) -> AzureOpenAIClient:
     return AzureOpenAIClient(
-        http,
+        transport,
         endpoint=azure.endpoint,
         deployment=deployment,
         api_version=version,
@@ -60,10 +63,10 @@ def client_for(
 
 
 async def test_client_sends_exact_url_key_version_and_body(
-    azure: FakeAzure, http: httpx.AsyncClient
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
 ) -> None:
     """URL without '//', api-key header, api-version query, only the chosen body fields."""
-    client = client_for(azure, http)
+    client = client_for(azure, transport)
     result = await client.complete(
         MESSAGES, ChatOptions(temperature=0.2, max_tokens=50, user="u-hash")
     )
@@ -91,7 +94,7 @@ async def test_client_sends_exact_url_key_version_and_body(
 
 
 async def test_client_uses_bearer_token_from_provider(
-    azure: FakeAzure, http: httpx.AsyncClient
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
 ) -> None:
     """With a token provider the request carries Authorization: Bearer and no api-key."""
 
@@ -99,7 +102,7 @@ async def test_client_uses_bearer_token_from_provider(
         return "fake-entra-token"
 
     client = AzureOpenAIClient(
-        http,
+        transport,
         endpoint=azure.endpoint,
         deployment="gpt-35-turbo",
         api_version="2024-10-21",
@@ -112,10 +115,10 @@ async def test_client_uses_bearer_token_from_provider(
 
 
 async def test_client_falls_back_to_secondary_key_after_401(
-    azure: FakeAzure, http: httpx.AsyncClient
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
 ) -> None:
     """KEY1 regenerated, KEY2 valid: the call succeeds and later calls start with KEY2."""
-    client = client_for(azure, http, key="old-key", key2=azure.key)
+    client = client_for(azure, transport, key="old-key", key2=azure.key)
     await client.complete(MESSAGES, ChatOptions())
     await client.complete(MESSAGES, ChatOptions())
     keys = [r.headers["api-key"] for r in azure.completions]
@@ -131,7 +134,7 @@ async def test_client_falls_back_to_secondary_key_after_401(
 )
 async def test_client_maps_400s(
     azure: FakeAzure,
-    http: httpx.AsyncClient,
+    transport: httpx.AsyncBaseTransport,
     fault_kind: str,
     error: type[errors.AzureOpenAIError],
     words: str,
@@ -140,90 +143,117 @@ async def test_client_maps_400s(
     azure.push(Fault(fault_kind))
     sleeps = Sleeps()
     with pytest.raises(error) as info:
-        await client_for(azure, http, sleep=sleeps).complete(MESSAGES, ChatOptions())
+        await client_for(azure, transport, sleep=sleeps).complete(MESSAGES, ChatOptions())
     assert words in info.value.user_message
     assert sleeps.calls == []
     assert len(azure.completions) == 1
 
 
-async def test_client_maps_bad_key(azure: FakeAzure, http: httpx.AsyncClient) -> None:
+async def test_client_read_timeout_is_enforced_through_the_transport(
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
+) -> None:
+    """The client sends through the transport, so its timeout must travel in the request: an
+    Azure that does not answer ends as AzureUnavailable after the read timeout, not hanging."""
+    azure.push(Fault("timeout"))
+    client = AzureOpenAIClient(
+        transport,
+        endpoint=azure.endpoint,
+        deployment="gpt-35-turbo",
+        api_version="2024-10-21",
+        api_key=SecretStr(azure.key),
+        retry=RetryPolicy(max_retries=0),
+        timeout=httpx.Timeout(0.3),
+    )
+    started = time.monotonic()
+    with pytest.raises(errors.AzureUnavailable, match="timed out"):
+        await client.complete(MESSAGES, ChatOptions())
+    assert time.monotonic() - started < 5  # the fake holds the request for 10 s
+
+
+async def test_client_maps_bad_key(azure: FakeAzure, transport: httpx.AsyncBaseTransport) -> None:
     """A wrong key gives AuthenticationFailed, whose message never contains the key."""
     with pytest.raises(errors.AuthenticationFailed) as info:
-        await client_for(azure, http, key="wrong-key-123").complete(MESSAGES, ChatOptions())
+        await client_for(azure, transport, key="wrong-key-123").complete(MESSAGES, ChatOptions())
     assert "wrong-key-123" not in str(info.value) + info.value.user_message + repr(info.value)
     assert info.value.status == 401
 
 
-async def test_client_maps_deployment_not_found(azure: FakeAzure, http: httpx.AsyncClient) -> None:
+async def test_client_maps_deployment_not_found(
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
+) -> None:
     """A model name used as deployment name gets the 'not the model name' advice."""
     with pytest.raises(errors.DeploymentNotFound) as info:
-        await client_for(azure, http, deployment="gpt-4-model-name").complete(
+        await client_for(azure, transport, deployment="gpt-4-model-name").complete(
             MESSAGES, ChatOptions()
         )
     assert "not the model name" in info.value.user_message
 
 
 async def test_client_maps_unsupported_api_version(
-    azure: FakeAzure, http: httpx.AsyncClient
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
 ) -> None:
     """A made-up api-version gets ApiVersionUnsupported."""
     with pytest.raises(errors.ApiVersionUnsupported):
-        await client_for(azure, http, version="2025-13-01").complete(MESSAGES, ChatOptions())
+        await client_for(azure, transport, version="2025-13-01").complete(MESSAGES, ChatOptions())
 
 
-async def test_client_maps_resource_not_found(azure: FakeAzure, http: httpx.AsyncClient) -> None:
+async def test_client_maps_resource_not_found(
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
+) -> None:
     """A version without the chat route answers 404 Resource not found."""
     with pytest.raises(errors.ResourceNotFound):
-        await client_for(azure, http, version="2022-12-01").complete(MESSAGES, ChatOptions())
+        await client_for(azure, transport, version="2022-12-01").complete(MESSAGES, ChatOptions())
 
 
 async def test_client_retries_429_honouring_retry_after_ms(
-    azure: FakeAzure, http: httpx.AsyncClient
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
 ) -> None:
     """Two 429s then success: the answer arrives after sleeping exactly retry-after-ms."""
     azure.push(Fault("rate_limit", retry_after_ms=250), Fault("rate_limit", retry_after_ms=1200))
     sleeps = Sleeps()
-    result = await client_for(azure, http, sleep=sleeps).complete(MESSAGES, ChatOptions())
+    result = await client_for(azure, transport, sleep=sleeps).complete(MESSAGES, ChatOptions())
     assert result.content.startswith("Answer to")
     assert sleeps.calls == [0.25, 1.2]
     assert len(azure.completions) == 3
 
 
 async def test_client_gives_up_on_500_after_bounded_retries(
-    azure: FakeAzure, http: httpx.AsyncClient
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
 ) -> None:
     """500 on every attempt: backoff 0.5, 1, 2 s, then AzureUnavailable."""
     azure.push(*[Fault("server_error")] * 10)
     sleeps = Sleeps()
     with pytest.raises(errors.AzureUnavailable):
-        await client_for(azure, http, sleep=sleeps).complete(MESSAGES, ChatOptions())
+        await client_for(azure, transport, sleep=sleeps).complete(MESSAGES, ChatOptions())
     assert sleeps.calls == [0.5, 1.0, 2.0]
     assert len(azure.completions) == 4
 
 
-async def test_client_rate_limited_after_retries(azure: FakeAzure, http: httpx.AsyncClient) -> None:
+async def test_client_rate_limited_after_retries(
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
+) -> None:
     """429 on every attempt ends in RateLimited, not in an endless wait."""
     azure.push(*[Fault("rate_limit", retry_after_ms=100)] * 10)
     with pytest.raises(errors.RateLimited):
-        await client_for(azure, http).complete(MESSAGES, ChatOptions())
+        await client_for(azure, transport).complete(MESSAGES, ChatOptions())
 
 
 async def test_client_completion_filter_raises_with_categories(
-    azure: FakeAzure, http: httpx.AsyncClient
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
 ) -> None:
     """200 with finish_reason content_filter and no content names the filtered category."""
     azure.push(Fault("completion_filter"))
     with pytest.raises(errors.ContentFiltered) as info:
-        await client_for(azure, http).complete(MESSAGES, ChatOptions())
+        await client_for(azure, transport).complete(MESSAGES, ChatOptions())
     assert info.value.categories == ("violence",)
     assert "the answer" in info.value.user_message
 
 
 async def test_client_2023_05_15_body_has_no_new_fields(
-    azure: FakeAzure, http: httpx.AsyncClient
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
 ) -> None:
     """The oldest GA version rejects unknown arguments, so streaming sends no stream_options."""
-    client = client_for(azure, http, version="2023-05-15")
+    client = client_for(azure, transport, version="2023-05-15")
     pieces: list[str] = []
 
     async def collect(piece: str) -> None:
@@ -236,10 +266,10 @@ async def test_client_2023_05_15_body_has_no_new_fields(
 
 
 async def test_client_stream_collects_text_and_usage(
-    azure: FakeAzure, http: httpx.AsyncClient
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
 ) -> None:
     """Streaming tolerates the annotation chunk and reports the final usage chunk."""
-    client = client_for(azure, http)
+    client = client_for(azure, transport)
     items = [item async for item in client.stream(MESSAGES, ChatOptions())]
     *texts, final = items
     assert isinstance(final, ChatResult)
@@ -250,7 +280,7 @@ async def test_client_stream_collects_text_and_usage(
 
 
 async def test_client_cut_stream_raises_with_partial_text(
-    azure: FakeAzure, http: httpx.AsyncClient
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
 ) -> None:
     """A stream that closes before [DONE] raises StreamInterrupted carrying what arrived."""
     azure.answer = lambda m: "one two three four five"
@@ -261,16 +291,16 @@ async def test_client_cut_stream_raises_with_partial_text(
         pieces.append(piece)
 
     with pytest.raises(errors.StreamInterrupted) as info:
-        await client_for(azure, http).complete(MESSAGES, ChatOptions(), on_delta=collect)
+        await client_for(azure, transport).complete(MESSAGES, ChatOptions(), on_delta=collect)
     assert info.value.partial == "one two" == "".join(pieces)
 
 
 def mock_client(
     handler: Callable[[httpx.Request], httpx.Response], **kw: object
 ) -> AzureOpenAIClient:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    transport = httpx.MockTransport(handler)
     return AzureOpenAIClient(
-        http,
+        transport,
         endpoint="https://res.openai.azure.com/",
         deployment="my dep",
         api_version="2024-06-01",
