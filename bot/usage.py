@@ -26,6 +26,20 @@ from bot.chat_types import Usage
 from bot.history import redis_unavailable
 
 RETENTION_SECONDS = 90 * 86_400
+
+# One command for a turn's five counters and the day's expiry (sent as EVAL in the turn's commit
+# transaction; see `bot.history._COMMIT` for why EVAL). KEYS: the day's hash.
+# ARGV: channel, user, prompt, completion, total, retention seconds.
+_RECORD = """
+local ch = 'ch:' .. ARGV[1] .. ':'
+redis.call('hincrby', KEYS[1], ch .. 'p', ARGV[3])
+redis.call('hincrby', KEYS[1], ch .. 'c', ARGV[4])
+redis.call('hincrby', KEYS[1], ch .. 't', ARGV[5])
+redis.call('hincrby', KEYS[1], 'u:' .. ARGV[2] .. ':t', ARGV[5])
+redis.call('hincrby', KEYS[1], 'cu:' .. ARGV[1] .. ':' .. ARGV[2] .. ':t', ARGV[5])
+redis.call('expire', KEYS[1], ARGV[6])
+return 1
+"""
 PERIODS = {"today": 1, "7d": 7, "30d": 30}
 
 
@@ -81,16 +95,18 @@ class UsageLedger:
     def queue_record(
         self, pipe: Pipeline, team: str, channel: str, user: str, usage: Usage
     ) -> None:
-        key = self.day_key(team, self.now().date())
-        for suffix, amount in (
-            ("p", usage.prompt_tokens),
-            ("c", usage.completion_tokens),
-            ("t", usage.total_tokens),
-        ):
-            pipe.hincrby(key, f"ch:{channel}:{suffix}", amount)
-        pipe.hincrby(key, f"u:{user}:t", usage.total_tokens)
-        pipe.hincrby(key, f"cu:{channel}:{user}:t", usage.total_tokens)
-        pipe.expire(key, RETENTION_SECONDS)
+        """Add the turn's counters (the fields in the module docstring) to `pipe`."""
+        pipe.eval(
+            _RECORD,
+            1,
+            self.day_key(team, self.now().date()),
+            channel,
+            user,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.total_tokens,
+            RETENTION_SECONDS,
+        )
 
     async def report(self, team: str, channel: str, days: int, top: int = 5) -> Report:
         today = self.now().date()

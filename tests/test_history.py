@@ -129,6 +129,19 @@ async def test_store_release_only_by_holder(redis_client: Redis) -> None:
     assert await redis_client.get(store.lock_key("T:C:8")) == "someone-else"
 
 
+async def test_store_commit_survives_a_flushed_script_cache(redis_client: Redis) -> None:
+    """A Redis that restarts mid-turn has forgotten its scripts: the commit still writes the
+    turn, runs the caller's extra commands once, and frees the lock."""
+    store = store_on(redis_client)
+    async with store.turn("T:C:8b", 10) as turn:
+        await redis_client.script_flush()
+        turn.save({"role": "user", "content": "q"}, {"role": "assistant", "content": "a"})
+        turn.also(lambda pipe: pipe.incr("extra-counter"))
+    assert [m["content"] for m in await store.load("T:C:8b")] == ["q", "a"]
+    assert await redis_client.get("extra-counter") == "1"
+    assert await redis_client.exists(store.lock_key("T:C:8b")) == 0
+
+
 async def test_store_claim_is_first_wins(redis_client: Redis) -> None:
     """claim() answers True only to the first caller per name, in one round trip."""
     store = store_on(redis_client)
