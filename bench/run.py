@@ -387,43 +387,46 @@ async def main_async(args: argparse.Namespace) -> list[Level]:
                         count=max(5, args.rate // 4),
                         stream=False,
                     )
-                    levels.append(
-                        await runner.level(
-                            "rate",
-                            target,
-                            session,
-                            rate=args.rate,
-                            count=int(args.rate * args.seconds),
-                            stream=False,
+                    if "rate" in args.levels:
+                        levels.append(
+                            await runner.level(
+                                "rate",
+                                target,
+                                session,
+                                rate=args.rate,
+                                count=int(args.rate * args.seconds),
+                                stream=False,
+                            )
                         )
-                    )
+                    if "inflight" in args.levels:
+                        levels.append(
+                            await runner.level(
+                                "inflight",
+                                target,
+                                session,
+                                rate=None,
+                                count=args.inflight,
+                                stream=False,
+                            )
+                        )
+                finally:
+                    target.stop()
+            if "stream" in args.levels:
+                target = Target("bot", fakes, redis_url, stream=True)
+                try:
+                    await target.ready(session)
                     levels.append(
                         await runner.level(
-                            "inflight",
+                            "stream",
                             target,
                             session,
-                            rate=None,
-                            count=args.inflight,
-                            stream=False,
+                            rate=args.stream_turns / args.latency,
+                            count=args.stream_turns,
+                            stream=True,
                         )
                     )
                 finally:
                     target.stop()
-            target = Target("bot", fakes, redis_url, stream=True)
-            try:
-                await target.ready(session)
-                levels.append(
-                    await runner.level(
-                        "stream",
-                        target,
-                        session,
-                        rate=args.stream_turns / args.latency,
-                        count=args.stream_turns,
-                        stream=True,
-                    )
-                )
-            finally:
-                target.stop()
     finally:
         fakes.stop()
         redis_server.remove()
@@ -440,6 +443,12 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=1000, help="turns in the burst level")
     parser.add_argument("--stream-turns", type=int, default=100, help="turns in the stream level")
     parser.add_argument("--latency", type=float, default=2.0, help="Azure seconds to first token")
+    parser.add_argument(
+        "--levels",
+        type=lambda text: text.split(","),
+        default=["rate", "inflight", "stream"],
+        help="comma-separated subset of rate,inflight,stream (to iterate faster)",
+    )
     parser.add_argument("--out", default="bench/results/latest.json")
     args = parser.parse_args()
     if args.smoke:
