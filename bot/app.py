@@ -21,7 +21,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from bot.azure_openai import (
     AzureOpenAIClient,
@@ -254,7 +254,7 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
     return SlackBot(core, metrics, client, runner, bolt, progress_client)
 
 
-def build_asgi(bot: SlackBot) -> Starlette:
+def build_asgi(bot: SlackBot) -> ASGIApp:
     return build_web_app(
         bolt=bot.bolt,
         store=bot.core.store,

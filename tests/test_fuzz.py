@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -199,6 +199,31 @@ def test_oversized_body_gets_413(app: App) -> None:
     """Bodies over the size limit are refused before parsing."""
     body = b"{" + b" " * 1_200_000 + b"}"
     assert app.post(body, signed(body)).status_code == 413
+
+
+def test_oversized_streamed_body_gets_413(app: App) -> None:
+    """Without a Content-Length the limit still holds: reading stops at the first chunk past it."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b" " * 100_000
+
+    response = app.loop.run_until_complete(
+        app.client.post(
+            "/slack/events", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+    )
+    assert response.status_code == 413
+    assert response.json() == {"error": "request too large"}
+
+
+def test_events_endpoint_answers_other_methods_with_405(app: App) -> None:
+    """GET /slack/events is 405 with `Allow: POST`; other paths still reach their routes."""
+    response = app.loop.run_until_complete(app.client.get("/slack/events"))
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert app.loop.run_until_complete(app.client.get("/healthz")).text == "ok"
+    assert app.loop.run_until_complete(app.client.get("/nowhere")).status_code == 404
 
 
 @FUZZ
