@@ -53,7 +53,7 @@ class ThreadStore(Protocol):
     """What the conversation needs from the history store (HistoryStore fits)."""
 
     def turn(
-        self, thread: str, limit: int, position: str | None = None
+        self, thread: str, limit: int, position: str | None = None, held: str | None = None
     ) -> AbstractAsyncContextManager[TurnHandle]: ...
 
 
@@ -135,16 +135,20 @@ class Conversation:
         on_delta: DeltaCallback | None = None,
         on_commit: Callable[[ChatResult], Callable[[Any], None]] | None = None,
         position: str | None = None,
+        held_lock: str | None = None,
     ) -> Reply:
         """Answer `text` in `thread`, saving the question and the answer on success only.
 
         `on_commit(result)` may return an opaque callable for the store to run inside the same
         write that saves the turn (the Slack layer records usage there), saving a round trip.
+        `held_lock` is the store's token for a new thread's lock the caller already holds.
         """
         system: StoredMessage = {"role": "system", "content": settings.system_prompt}
         question: StoredMessage = {"role": "user", "content": text}
         fixed = _tokens(system) + _tokens(question)
-        async with self._store.turn(thread, settings.history_turns * 2, position) as turn:
+        async with self._store.turn(
+            thread, settings.history_turns * 2, position, held_lock
+        ) as turn:
             history, dropped = fit_history(turn.history, fixed, settings.prompt_budget)
             try:
                 result = await self._model.complete(

@@ -6,7 +6,7 @@ braces is a Redis Cluster hash tag, so a thread's history and lock live in one s
 | key                                   | type   | written by            | expiry               |
 |---------------------------------------|--------|-----------------------|----------------------|
 | ``{p}v1:hist:{<thread>}``             | list   | `Turn` exit (script)  | history TTL          |
-| ``{p}v1:lock:{<thread>}``             | string | `turn()` (SET NX PX)  | lock timeout         |
+| ``{p}v1:lock:{<thread>}``             | string | `turn()` (script) or `queue_take_new_thread` | lock timeout |
 | ``{p}v1:once:<name>``                 | string | `claim()` (SET NX EX) | given per claim      |
 | ``{p}v1:engaged:{<thread>}``          | string | end of a Slack turn   | history TTL          |
 | ``{p}v1:wait:{<thread>}``             | zset   | `enqueue`, `turn()`   | 2 × stale time       |
@@ -249,24 +249,42 @@ class HistoryStore:
                 pipe.zrem(self.heartbeat_key(thread), position)
                 await pipe.execute()
 
+    def queue_take_new_thread(self, pipe: Pipeline, thread: str) -> str:
+        """Add a `SET NX PX` of the lock of a thread whose first message is being answered to
+        `pipe`, and return its token. Such a thread has no history yet, so where the result is
+        truthy `turn(held=token)` skips its own lock-and-read round trip; a caller that stops
+        before the turn gives the lock back with `release`."""
+        token = secrets.token_hex(8)
+        pipe.set(self.lock_key(thread), token, nx=True, px=int(self.lock_timeout * 1000))
+        return token
+
+    async def release(self, thread: str, token: str) -> None:
+        """Give a held lock back (only if it is still ours). Best effort: it expires anyway."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._release(keys=[self.lock_key(thread)], args=[token])
+
     @asynccontextmanager
     async def turn(
-        self, thread: str, limit: int, position: str | None = None
+        self, thread: str, limit: int, position: str | None = None, held: str | None = None
     ) -> AsyncIterator[Turn]:
         """Hold the thread's lock, read its last `limit` messages, and write what was saved.
 
         Concurrent turns of a thread get the lock in `position` order (a Slack ts: the order the
         messages were written). The lock expires after `lock_timeout`, so a crashed replica
         cannot wedge a thread. Raises `ThreadBusy` when the lock cannot be had within
-        `lock_wait`.
+        `lock_wait`. `held` is the token of a new thread's lock already taken with
+        `queue_take_new_thread`: the turn starts at once, with no history.
         """
-        token = secrets.token_hex(8)
-        history = await self._acquire(thread, token, limit, position)
+        if held is not None:
+            token, history = held, []
+        else:
+            token = secrets.token_hex(8)
+            history = await self._acquire(thread, token, limit, position)
         turn = Turn(history)
         try:
             yield turn
         except BaseException:
-            await self._unlock_quietly(thread, token)
+            await self.release(thread, token)
             raise
         await self._commit(thread, token, turn.pending, turn.extra)
 
@@ -328,10 +346,6 @@ class HistoryStore:
                 for queue in extra:
                     queue(pipe)
                 await pipe.execute()
-
-    async def _unlock_quietly(self, thread: str, token: str) -> None:
-        with contextlib.suppress(*REDIS_ERRORS):  # the lock expires by itself anyway
-            await self._release(keys=[self.lock_key(thread)], args=[token])
 
 
 def _decode(raw: list[Any]) -> list[StoredMessage]:

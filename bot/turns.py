@@ -95,6 +95,19 @@ class TurnLog:
         return " ".join(f"{k}={v}" for k, v in self.fields.items())
 
 
+@dataclass(slots=True)
+class Begun:
+    """What `TurnRunner._begin` read in its one round trip."""
+
+    first: list[bool]
+    """Per dedup claim: whether this delivery was the first."""
+    effective: Effective
+    used_today: int
+    held: str | None = None
+    """The lock token of a new thread (its first message), taken in the same round trip;
+    the conversation skips its own lock round trip with it. None once handed over."""
+
+
 class TurnRunner:
     """Runs turns for Slack messages; every I/O object is injected."""
 
@@ -192,18 +205,24 @@ class TurnRunner:
             log.info("turn %s", turn.line())
         return outcome
 
-    async def _begin(self, msg: Incoming, claims: list[str]) -> tuple[list[bool], Effective, int]:
-        """One round trip: the dedup claims, this channel's settings and the user's usage today."""
+    async def _begin(self, msg: Incoming, claims: list[str]) -> Begun:
+        """One round trip: the dedup claims, this channel's settings, the user's usage today,
+        and for a message that starts a thread, that thread's lock (see `Begun.held`)."""
+        new_thread = msg.thread_ts == msg.ts
         with redis_unavailable():
             async with self.store.redis.pipeline(transaction=False) as pipe:
                 self.store.queue_claims(pipe, claims, self.pending_ttl)
                 self.config.queue_read(pipe, msg.team, msg.channel)
                 self.ledger.queue_user_today(pipe, msg.team, msg.user)
+                token = self.store.queue_take_new_thread(pipe, msg.thread_id) if new_thread else ""
                 results = await pipe.execute()
         n = len(claims)
-        first = [bool(r) for r in results[:n]]
-        effective = self.config.effective_from(results[n], results[n + 1])
-        return first, effective, self.ledger.tokens_from(results[n + 2])
+        return Begun(
+            first=[bool(r) for r in results[:n]],
+            effective=self.config.effective_from(results[n], results[n + 1]),
+            used_today=self.ledger.tokens_from(results[n + 2]),
+            held=token if new_thread and results[n + 3] else None,
+        )
 
     def _queue_finish(
         self, msg: Incoming, claims: list[str], usage: Usage | None
@@ -234,13 +253,23 @@ class TurnRunner:
         if msg.event_id:
             claims.append(f"ev:{msg.team}:{msg.event_id}")
         try:
-            first, effective, used_today = await self._begin(msg, claims)
+            begun = await self._begin(msg, claims)
         except StoreUnavailable:
             await self._post(client, msg, notice(f":warning: {StoreUnavailable.user_message}"))
             return "store_unavailable"
         turn.step("begin")
-        if not all(first):
-            self.metrics.dedup_hits.labels("message" if not first[0] else "event").inc()
+        try:
+            return await self._respond(msg, client, turn, claims, begun)
+        finally:
+            if begun.held is not None:  # taken in `_begin` but not handed to the conversation
+                await self.store.release(msg.thread_id, begun.held)
+
+    async def _respond(
+        self, msg: Incoming, client: AsyncWebClient, turn: TurnLog, claims: list[str], begun: Begun
+    ) -> str:
+        effective, used_today = begun.effective, begun.used_today
+        if not all(begun.first):
+            self.metrics.dedup_hits.labels("message" if not begun.first[0] else "event").inc()
             return "duplicate"
         if msg.kind == "followup" and not effective.values["followups"]:
             return "followups_off"
@@ -278,6 +307,7 @@ class TurnRunner:
                 ts=placeholder,
                 interval=self.stream_interval,
             )
+        held, begun.held = begun.held, None  # the conversation's turn releases it from here
         try:
             reply = await self.conversation.answer(
                 msg.thread_id,
@@ -286,6 +316,7 @@ class TurnRunner:
                 on_delta=live.on_delta if live else None,
                 on_commit=lambda result: self._queue_finish(msg, claims, result.usage),
                 position=msg.ts,
+                held_lock=held,
             )
             turn.step("model")
         except BotError as exc:

@@ -142,6 +142,30 @@ async def test_store_commit_survives_a_flushed_script_cache(redis_client: Redis)
     assert await redis_client.exists(store.lock_key("T:C:8b")) == 0
 
 
+async def test_store_new_thread_lock_taken_in_a_pipeline(redis_client: Redis) -> None:
+    """`queue_take_new_thread` takes a free lock inside someone else's pipeline; `turn(held=)`
+    then runs without a lock round trip of its own, saves, and frees the lock. A lock already
+    held is not taken."""
+    store = store_on(redis_client)
+    async with redis_client.pipeline(transaction=False) as pipe:
+        token = store.queue_take_new_thread(pipe, "T:C:new")
+        (taken,) = await pipe.execute()
+    assert taken
+    async with store.turn("T:C:new", 10, held=token) as turn:
+        assert turn.history == []
+        turn.save({"role": "user", "content": "q"}, {"role": "assistant", "content": "a"})
+    assert len(await store.load("T:C:new")) == 2
+    assert await redis_client.exists(store.lock_key("T:C:new")) == 0
+
+    await redis_client.set(store.lock_key("T:C:busy"), "other", px=5000)
+    async with redis_client.pipeline(transaction=False) as pipe:
+        store.queue_take_new_thread(pipe, "T:C:busy")
+        (taken,) = await pipe.execute()
+    assert not taken
+    await store.release("T:C:busy", "not-the-holder")
+    assert await redis_client.get(store.lock_key("T:C:busy")) == "other"
+
+
 async def test_store_claim_is_first_wins(redis_client: Redis) -> None:
     """claim() answers True only to the first caller per name, in one round trip."""
     store = store_on(redis_client)

@@ -103,6 +103,26 @@ def test_redelivery_is_answered_once(bot: BotProcess, slack: FakeSlack, azure: F
     assert "retry=1 retry_reason=http_timeout" in bot.logs() or "retry=2" in bot.logs()
 
 
+@pytest.mark.parametrize("stop", ["redelivered_after_answer", "empty_mention"])
+def test_turn_that_stops_early_leaves_its_new_thread_unlocked(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure, stop: str
+) -> None:
+    """A message that starts a thread takes the thread's lock in its first round trip. A turn
+    that stops before answering (a redelivery that arrives after the answer, an empty mention)
+    gives it back at once: the next question in the thread is answered in seconds, not after
+    the lock's timeout (120 s here)."""
+    channel = f"CEARLY{len(stop)}"
+    first = mention("" if stop == "empty_mention" else "first", channel=channel)
+    bot.send_event(first, event_id=f"EvEARLY{len(stop)}")
+    final_thread(slack, channel, first["ts"])
+    if stop == "redelivered_after_answer":
+        bot.send_event(first, event_id=f"EvEARLY{len(stop)}", retry=(1, "http_timeout"))
+        wait_until(lambda: "outcome=duplicate" in bot.logs())
+    bot.send_event(mention("next", channel=channel, thread_ts=first["ts"]))
+    replies = final_thread(slack, channel, first["ts"], count=2, timeout=10)
+    assert message_text(replies[-1]) == "Answer to: next"
+
+
 def test_mention_in_thread_arrives_twice_answered_once(
     bot: BotProcess, slack: FakeSlack, azure: FakeAzure
 ) -> None:
