@@ -1,8 +1,9 @@
 """The benchmark's fake services in one process: fake Azure, fake Slack, a counting Redis proxy.
 
 Started by `bench.run`; prints one JSON line with their addresses, then answers commands read
-from stdin, one per line: `results` (JSON timings), `reset`, `config FIRST_TOKEN TOKEN_DELAY`,
-`quit`. Running them apart from the load client and the bot keeps their CPU out of the figures
+from stdin, one per line: `results` (JSON timings), `finished` (how many threads have a final
+answer: cheap enough to poll while turns are still running), `reset`,
+`config FIRST_TOKEN TOKEN_DELAY`, `quit`. Running them apart from the load client and the bot keeps their CPU out of the figures
 of both.
 """
 
@@ -62,6 +63,16 @@ class CountingProxy:
         await asyncio.gather(pump(reader, up_writer, True), pump(up_reader, writer, False))
 
 
+def is_final(text: str) -> bool:
+    """Neither the placeholder nor a streamed answer still growing."""
+    return "Thinking" not in text and not text.endswith(" …")
+
+
+def finished_threads(slack: FakeSlack) -> int:
+    messages = list(slack.messages.values())
+    return len({m["thread_ts"] for m in messages if is_final(m["versions"][-1][1])})
+
+
 def results(azure: FakeAzure, slack: FakeSlack, proxy: CountingProxy) -> dict[str, Any]:
     calls = []
     for r in list(azure.requests):
@@ -82,7 +93,7 @@ def results(azure: FakeAzure, slack: FakeSlack, proxy: CountingProxy) -> dict[st
         versions = list(m["versions"])
         texts = [(t, text) for t, text in versions if "Thinking" not in text]
         first_text = texts[0][0] if texts else None
-        final = next((t for t, text in texts if not text.endswith(" …")), None)
+        final = next((t for t, text in texts if is_final(text)), None)
         messages.append(
             {
                 "thread_ts": m["thread_ts"],
@@ -104,6 +115,9 @@ def main() -> None:
     # over that growing heap stall the fakes for tens of milliseconds and show up in the tails of
     # whichever server is being measured. Reference counting still frees almost everything.
     gc.disable()
+    # Three servers share this process's GIL. At the default 5 ms switch interval a server
+    # thread can wait that long for its turn, and the wait lands in the measured overhead.
+    sys.setswitchinterval(0.0005)
     parser = argparse.ArgumentParser()
     parser.add_argument("--redis-port", type=int, required=True)
     args = parser.parse_args()
@@ -128,6 +142,8 @@ def main() -> None:
             continue
         if cmd[0] == "results":
             print(json.dumps(results(azure, slack, proxy)), flush=True)
+        elif cmd[0] == "finished":
+            print(json.dumps({"threads": finished_threads(slack)}), flush=True)
         elif cmd[0] == "reset":
             azure.clear()
             slack.clear()

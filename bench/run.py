@@ -4,10 +4,13 @@
     python -m bench.run --smoke    # a few seconds, no thresholds (run by the test suite)
 
 It starts a real redis-server, the fakes (`bench.fakes`: fake Azure with a configurable latency,
-fake Slack, a Redis proxy counting round trips), then for the bot (`python -m bot serve`) and the
-baseline (`bench.baseline`) in turn sends signed `app_mention` events in distinct threads:
+fake Slack, a Redis proxy counting round trips), the bot (`python -m bot serve`) and the baseline
+(`bench.baseline`), and sends signed `app_mention` events in distinct threads:
 
-* rate:     a fixed rate for some seconds (100/s for 10 s: about 200 turns in flight at 2 s)
+* rate:     a fixed rate for some seconds (100/s for 20 s: about 200 turns in flight at 2 s),
+            in rounds alternating bot and baseline so both see the same machine; each round
+            gives one CPU ratio and the report shows their median
+
 * inflight: a burst of N turns sent as fast as the server acks them (1,000 in flight)
 * stream:   the bot with streaming on, for the time to first visible text
 
@@ -105,6 +108,10 @@ class Level:
     target: str
     turns: int
     figures: dict[str, float] = field(default_factory=dict)
+    cpu_ms_rounds: list[float] = field(default_factory=list)
+    """CPU ms per turn in each interleaved round (rate level only)."""
+    cpu_ratio_rounds: list[float] = field(default_factory=list)
+    """Bot ÷ baseline CPU per turn in each interleaved round (rate level only)."""
 
 
 class Target:
@@ -201,16 +208,16 @@ class Runner:
             items.append(Sent(t, f"{1800000000 + t}.{t % 1000000:06d}", 0.0))
         return items
 
-    async def level(
+    async def batch(
         self,
-        name: str,
         target: Target,
         session: aiohttp.ClientSession,
         *,
         rate: float | None,
         count: int,
         stream: bool,
-    ) -> Level:
+    ) -> Batch:
+        """Send `count` mentions to `target` (at `rate`/s, or as a burst) and wait for answers."""
         self.fakes.ask("reset")
         self.fakes.ask(f"config {self.latency} {0.02 if stream else 0.0}")
         cpu0, calls0 = cpu_seconds(target.proc.pid), self.redis_calls()
@@ -237,73 +244,115 @@ class Runner:
         sent_done = time.monotonic()
         by_ts = {i.ts: i for i in items}
         deadline = time.monotonic() + max(60.0, count / 20)
+        # Poll the cheap count while turns still run; the full results (a big JSON dump that
+        # holds the fakes' GIL) only once they are done, so it cannot delay a measured turn.
         while True:
-            res = self.fakes.ask("results")
-            finals = [m for m in res["slack"] if m["thread_ts"] in by_ts and m["final"]]
-            if len({m["thread_ts"] for m in finals}) >= count or time.monotonic() > deadline:
+            if self.fakes.ask("finished")["threads"] >= count or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.25)
-        finished = max((m["final"] for m in finals), default=sent_done)
         await asyncio.sleep(0.5)  # let late duplicates, if any, arrive
         res = self.fakes.ask("results")
-        cpu = cpu_seconds(target.proc.pid) - cpu0
-        fakes_load = (cpu_seconds(self.fakes.proc.pid) - fakes_cpu0) / (time.monotonic() - wall0)
-        calls = self.redis_calls() - calls0 - 1  # the INFO above
-        round_trips = res["proxy"]["round_trips"] - rt0
+        finals = [m for m in res["slack"] if m["thread_ts"] in by_ts and m["final"]]
+        finished = max((m["final"] for m in finals), default=sent_done)
+        out = Batch(count=count, seconds=finished - started, send_seconds=sent_done - started)
+        out.cpu = cpu_seconds(target.proc.pid) - cpu0
+        out.fakes_load = (cpu_seconds(self.fakes.proc.pid) - fakes_cpu0) / (
+            time.monotonic() - wall0
+        )
+        out.redis_calls = self.redis_calls() - calls0 - 1  # the INFO above
+        out.round_trips = res["proxy"]["round_trips"] - rt0
+        out.rss = peak_rss_mb(target.proc.pid)
         azure = {c["token"]: c for c in res["azure"]}
         per_thread: dict[str, list[dict[str, Any]]] = {}
         for m in res["slack"]:
             if m["thread_ts"] in by_ts:
                 per_thread.setdefault(m["thread_ts"], []).append(m)
-        overhead, ttft, ttft_excess = [], [], []
-        duplicates = missing = 0
         for ts, item in by_ts.items():
             msgs = [m for m in per_thread.get(ts, []) if m["final"]]
             if not msgs:
-                missing += 1
+                out.missing += 1
                 continue
             if len(msgs) > 1 or len(per_thread[ts]) > 1:
-                duplicates += 1
+                out.duplicates += 1
             call = azure.get(item.token)
             final = min(m["final"] for m in msgs)
             if call:
-                overhead.append((final - item.sent - (call["finished"] - call["started"])) * 1000)
+                out.overhead.append(
+                    (final - item.sent - (call["finished"] - call["started"])) * 1000
+                )
                 if stream and msgs[0]["first_text"] is not None:
-                    ttft.append((msgs[0]["first_text"] - item.sent) * 1000)
-                    ttft_excess.append((msgs[0]["first_text"] - call["first_token"]) * 1000)
-        acks = [i.ack_ms for i in items]
-        errors = sum(1 for i in items if i.status != 200)
-        level = Level(name, target.kind, count)
-        level.figures = {
-            "ack_p50_ms": pct(acks, 50),
-            "ack_p95_ms": pct(acks, 95),
-            "ack_p99_ms": pct(acks, 99),
-            "overhead_p50_ms": pct(overhead, 50),
-            "overhead_p95_ms": pct(overhead, 95),
-            "overhead_p99_ms": pct(overhead, 99),
-            "throughput_turns_s": count / max(1e-9, finished - started),
-            "send_rate_s": count / max(1e-9, sent_done - started),
-            "errors": float(errors),
-            "duplicates": float(duplicates),
-            "missing": float(missing),
-            "cpu_ms_per_turn": cpu / count * 1000,
-            "peak_rss_mb": peak_rss_mb(target.proc.pid),
-            "redis_cmds_per_turn": calls / count,
-            "redis_round_trips_per_turn": round_trips / count,
-            "max_in_flight": float(max_in_flight(items, per_thread)),
-            "fakes_cpu_cores": fakes_load,
-        }
-        if stream:
-            level.figures.update(
-                {
-                    "ttft_p50_ms": pct(ttft, 50),
-                    "ttft_p95_ms": pct(ttft, 95),
-                    "ttft_p99_ms": pct(ttft, 99),
-                    "ttft_after_azure_first_token_p50_ms": pct(ttft_excess, 50),
-                    "ttft_after_azure_first_token_p99_ms": pct(ttft_excess, 99),
-                }
-            )
-        return level
+                    out.ttft.append((msgs[0]["first_text"] - item.sent) * 1000)
+                    out.ttft_excess.append((msgs[0]["first_text"] - call["first_token"]) * 1000)
+        out.acks = [i.ack_ms for i in items]
+        out.errors = sum(1 for i in items if i.status != 200)
+        out.max_in_flight = max_in_flight(items, per_thread)
+        return out
+
+
+@dataclass
+class Batch:
+    """Raw measurements of one batch of turns against one target."""
+
+    count: int
+    seconds: float
+    send_seconds: float
+    cpu: float = 0.0
+    fakes_load: float = 0.0
+    redis_calls: int = 0
+    round_trips: int = 0
+    rss: float = 0.0
+    errors: int = 0
+    duplicates: int = 0
+    missing: int = 0
+    max_in_flight: int = 0
+    acks: list[float] = field(default_factory=list)
+    overhead: list[float] = field(default_factory=list)
+    ttft: list[float] = field(default_factory=list)
+    ttft_excess: list[float] = field(default_factory=list)
+
+    @property
+    def cpu_ms_per_turn(self) -> float:
+        return self.cpu / self.count * 1000
+
+
+def level_of(name: str, target: str, batches: list[Batch], stream: bool = False) -> Level:
+    """A level's figures over all its batches' turns (percentiles over the pooled samples)."""
+    count = sum(b.count for b in batches)
+    acks = [x for b in batches for x in b.acks]
+    overhead = [x for b in batches for x in b.overhead]
+    level = Level(name, target, count)
+    level.figures = {
+        "ack_p50_ms": pct(acks, 50),
+        "ack_p95_ms": pct(acks, 95),
+        "ack_p99_ms": pct(acks, 99),
+        "overhead_p50_ms": pct(overhead, 50),
+        "overhead_p95_ms": pct(overhead, 95),
+        "overhead_p99_ms": pct(overhead, 99),
+        "throughput_turns_s": count / max(1e-9, sum(b.seconds for b in batches)),
+        "send_rate_s": count / max(1e-9, sum(b.send_seconds for b in batches)),
+        "errors": float(sum(b.errors for b in batches)),
+        "duplicates": float(sum(b.duplicates for b in batches)),
+        "missing": float(sum(b.missing for b in batches)),
+        "cpu_ms_per_turn": sum(b.cpu for b in batches) / count * 1000,
+        "peak_rss_mb": max(b.rss for b in batches),
+        "redis_cmds_per_turn": sum(b.redis_calls for b in batches) / count,
+        "redis_round_trips_per_turn": sum(b.round_trips for b in batches) / count,
+        "max_in_flight": float(max(b.max_in_flight for b in batches)),
+        "fakes_cpu_cores": max(b.fakes_load for b in batches),
+    }
+    if stream:
+        ttft = [x for b in batches for x in b.ttft]
+        excess = [x for b in batches for x in b.ttft_excess]
+        level.figures.update(
+            {
+                "ttft_p50_ms": pct(ttft, 50),
+                "ttft_p95_ms": pct(ttft, 95),
+                "ttft_p99_ms": pct(ttft, 99),
+                "ttft_after_azure_first_token_p50_ms": pct(excess, 50),
+                "ttft_after_azure_first_token_p99_ms": pct(excess, 99),
+            }
+        )
+    return level
 
 
 def max_in_flight(items: list[Sent], per_thread: dict[str, list[dict[str, Any]]]) -> int:
@@ -352,6 +401,43 @@ def print_report(levels: list[Level], args: argparse.Namespace) -> None:
                 if b.get(k)
             }
             print(f"  {lv.name}: " + ", ".join(f"{k} ×{v:.2f}" for k, v in ratios.items()))
+            if lv.cpu_ratio_rounds:
+                rounds = ", ".join(f"×{r:.2f}" for r in lv.cpu_ratio_rounds)
+                median = pct(lv.cpu_ratio_rounds, 50)
+                print(f"  {lv.name}: cpu_ms_per_turn per round {rounds}; median ×{median:.2f}")
+                pairs = zip(lv.cpu_ms_rounds, base[lv.name].cpu_ms_rounds, strict=True)
+                print(
+                    f"  {lv.name}: cpu ms per turn per round, bot/baseline: "
+                    + ", ".join(f"{a:.2f}/{b:.2f}" for a, b in pairs)
+                )
+
+
+async def rate_level(
+    runner: Runner,
+    session: aiohttp.ClientSession,
+    bot: Target,
+    base: Target,
+    args: argparse.Namespace,
+) -> list[Level]:
+    """The rate level in rounds that alternate bot and baseline (the first of each round
+    alternates too), so both meet the same drift of a shared machine; each round gives one CPU
+    ratio, and the report shows their median next to the pooled figures."""
+    count = max(1, int(args.rate * args.seconds / args.rounds))
+    batches: dict[str, list[Batch]] = {"bot": [], "baseline": []}
+    for i in range(args.rounds):
+        for target in (bot, base) if i % 2 == 0 else (base, bot):
+            batches[target.kind].append(
+                await runner.batch(target, session, rate=args.rate, count=count, stream=False)
+            )
+    ratios = [
+        b.cpu_ms_per_turn / a.cpu_ms_per_turn if a.cpu else float("nan")
+        for b, a in zip(batches["bot"], batches["baseline"], strict=True)
+    ]
+    levels = [level_of("rate", kind, batches[kind]) for kind in ("bot", "baseline")]
+    for level in levels:
+        level.cpu_ms_rounds = [b.cpu_ms_per_turn for b in batches[level.target]]
+    levels[0].cpu_ratio_rounds = ratios
+    return levels
 
 
 async def main_async(args: argparse.Namespace) -> list[Level]:
@@ -375,56 +461,44 @@ async def main_async(args: argparse.Namespace) -> list[Level]:
         async with aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=60)
         ) as session:
-            for kind in ("bot", "baseline"):
-                target = Target(kind, fakes, redis_url, stream=False)
+            if {"rate", "inflight"} & set(args.levels):
+                bot = Target("bot", fakes, redis_url, stream=False)
+                base = Target("baseline", fakes, redis_url, stream=False)
                 try:
-                    await target.ready(session)
-                    await runner.level(
-                        "warmup",
-                        target,
-                        session,
-                        rate=args.rate / 2,
-                        count=max(5, args.rate // 4),
-                        stream=False,
-                    )
+                    for target in (bot, base):
+                        await target.ready(session)
+                        # Warm-up at the full rate for a little longer than Azure's latency,
+                        # so the connection pools already hold what the rate level needs.
+                        await runner.batch(
+                            target,
+                            session,
+                            rate=args.rate,
+                            count=max(5, int(args.rate * args.latency * 1.25)),
+                            stream=False,
+                        )
                     if "rate" in args.levels:
-                        levels.append(
-                            await runner.level(
-                                "rate",
-                                target,
-                                session,
-                                rate=args.rate,
-                                count=int(args.rate * args.seconds),
-                                stream=False,
-                            )
-                        )
+                        levels += await rate_level(runner, session, bot, base, args)
                     if "inflight" in args.levels:
-                        levels.append(
-                            await runner.level(
-                                "inflight",
-                                target,
-                                session,
-                                rate=None,
-                                count=args.inflight,
-                                stream=False,
+                        for target in (bot, base):
+                            burst = await runner.batch(
+                                target, session, rate=None, count=args.inflight, stream=False
                             )
-                        )
+                            levels.append(level_of("inflight", target.kind, [burst]))
                 finally:
-                    target.stop()
+                    bot.stop()
+                    base.stop()
             if "stream" in args.levels:
                 target = Target("bot", fakes, redis_url, stream=True)
                 try:
                     await target.ready(session)
-                    levels.append(
-                        await runner.level(
-                            "stream",
-                            target,
-                            session,
-                            rate=args.stream_turns / args.latency,
-                            count=args.stream_turns,
-                            stream=True,
-                        )
+                    streamed = await runner.batch(
+                        target,
+                        session,
+                        rate=args.stream_turns / args.latency,
+                        count=args.stream_turns,
+                        stream=True,
                     )
+                    levels.append(level_of("stream", "bot", [streamed], stream=True))
                 finally:
                     target.stop()
     finally:
@@ -439,7 +513,10 @@ def main() -> None:
     )
     parser.add_argument("--smoke", action="store_true", help="a few seconds, tiny load")
     parser.add_argument("--rate", type=int, default=100, help="mentions per second (rate level)")
-    parser.add_argument("--seconds", type=float, default=10, help="length of the rate level")
+    parser.add_argument("--seconds", type=float, default=20, help="length of the rate level")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="interleaved bot/baseline rounds of the rate level"
+    )
     parser.add_argument("--inflight", type=int, default=1000, help="turns in the burst level")
     parser.add_argument("--stream-turns", type=int, default=100, help="turns in the stream level")
     parser.add_argument("--latency", type=float, default=2.0, help="Azure seconds to first token")
@@ -453,6 +530,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.rate, args.seconds, args.inflight, args.stream_turns, args.latency = 10, 1, 20, 10, 0.2
+        args.rounds = 2
     levels = asyncio.run(main_async(args))
     print_report(levels, args)
     out = Path(args.out)
