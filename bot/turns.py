@@ -1,8 +1,8 @@
 """One Slack turn end to end: dedup, "thinking" placeholder, conversation, reply, log line.
 
-The Bolt listeners in `slack_app` decide *whether* a message is for the bot; this module decides
-*once*: Slack redelivers events (`X-Slack-Retry-Num`), delivers a mention as both `app_mention`
-and `message`, and may deliver one event to two replicas. Two `SET NX` claims in Redis, one on the
+`slack_app` decides *whether* a message is for the bot; this module decides *once*: Slack
+redelivers events (`X-Slack-Retry-Num`), delivers a mention as both `app_mention` and `message`,
+and may deliver one event to two replicas. Two `SET NX` claims in Redis, one on the
 event id and one on `team:channel:ts`, make exactly one replica answer each user message.
 
 A claim first lives only as long as a turn may (`pending_ttl`): if the replica dies mid-turn,
@@ -139,12 +139,13 @@ class TurnRunner:
         self.log_content = log_content
         self.in_flight: set[asyncio.Task[Any]] = set()
 
-    def track(self) -> None:
-        """Bolt runs listeners as untracked tasks; remember ours so shutdown can wait for them."""
-        task = asyncio.current_task()
-        if task is not None:
-            self.in_flight.add(task)
-            task.add_done_callback(self.in_flight.discard)
+    def start(self, msg: Incoming, client: AsyncWebClient) -> asyncio.Task[str]:
+        """Run the turn as a task, after Slack's request is acked; remembered until it ends so
+        a shutdown can wait for it (`drain`)."""
+        task = asyncio.ensure_future(self.run(msg, client))
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+        return task
 
     async def drain(self, seconds: float) -> int:
         """Wait up to `seconds` for in-flight turns; returns how many were still running."""
@@ -169,7 +170,6 @@ class TurnRunner:
 
     async def run(self, msg: Incoming, client: AsyncWebClient) -> str:
         """Answer `msg` at most once across retries and replicas; returns the outcome."""
-        self.track()
         turn = TurnLog()
         turn.fields.update(
             kind=msg.kind,
