@@ -3,21 +3,22 @@
 Key schema (prefix configurable, default ``bot:``; every key is versioned ``v1``). The part in
 braces is a Redis Cluster hash tag, so a thread's history and lock live in one slot:
 
-| key                                   | type   | written by            | expiry               |
-|---------------------------------------|--------|-----------------------|----------------------|
-| ``{p}v1:hist:{<thread>}``             | list   | `Turn` exit (script)  | history TTL          |
-| ``{p}v1:lock:{<thread>}``             | string | `turn()` (script) or `queue_take_new_thread` | lock timeout |
-| ``{p}v1:once:<name>``                 | string | `claim()` (SET NX EX) | given per claim      |
-| ``{p}v1:engaged:{<thread>}``          | string | end of a Slack turn   | history TTL          |
-| ``{p}v1:wait:{<thread>}``             | zset   | `enqueue`, `turn()`   | 2 × stale time       |
-| ``{p}v1:beat:{<thread>}``             | zset   | `enqueue`, `turn()`   | 2 × stale time       |
+| key                          | type   | written by                          | expiry          |
+|------------------------------|--------|-------------------------------------|-----------------|
+| ``{p}v1:hist:{<thread>}``    | list   | `Turn` exit (commit script)         | history TTL     |
+| ``{p}v1:lock:{<thread>}``    | string | `turn()` or `queue_take_new_thread` | lock timeout    |
+| ``{p}v1:once:<name>``        | string | `claim()` (SET NX EX)               | given per claim |
+| ``{p}v1:engaged:{<thread>}`` | string | a Slack turn that saved nothing     | history TTL     |
+| ``{p}v1:wait:{<thread>}``    | zset   | `enqueue`, `turn()`                 | 2 × stale time  |
+| ``{p}v1:beat:{<thread>}``    | zset   | `enqueue`, `turn()`                 | 2 × stale time  |
 
 ``<thread>`` is an opaque id chosen by the caller: ``team:channel:thread_ts`` for Slack,
 ``cli:NAME`` for ``python -m bot ask --thread NAME``. Each list item is a JSON object
 ``{"role", "content", "tokens"}``; ``tokens`` is the best known token count of that message.
 
 Round trips per turn are kept low on purpose (the benchmark counts them): taking the lock and
-reading the history is one script; appending the turn, trimming, setting the TTL and releasing
+reading the history is one script (for a thread's first message, which has no history, a `SET NX`
+the caller adds to its own first pipeline: `queue_take_new_thread`); appending the turn, trimming, setting the TTL and releasing
 the lock is another, inside one MULTI with the caller's own commands (`Turn.also`). Fewer
 commands also means less client CPU: redis-py spends most of its time per command, not per byte.
 

@@ -227,26 +227,28 @@ class TurnRunner:
     def _queue_finish(
         self, msg: Incoming, claims: list[str], usage: Usage | None
     ) -> Callable[[Pipeline], None]:
-        """Commands that end a turn: keep the claims past Slack's retries, record the usage.
-        On success they ride in the history store's commit; otherwise `_finish` sends them."""
+        """Commands that end an answered turn, riding in the history store's commit: keep the
+        claims past Slack's retries and record the usage. (The saved history itself marks the
+        thread as one the bot is in.)"""
 
         def queue(pipe: Pipeline) -> None:
             self.store.queue_keep_claims(pipe, claims, self.done_ttl)
-            self.store.queue_engage(pipe, msg.thread_id)
             if usage is not None:
                 self.ledger.queue_record(pipe, msg.team, msg.channel, msg.user, usage)
 
         return queue
 
-    async def _finish(self, msg: Incoming, claims: list[str], usage: Usage | None) -> None:
-        """One round trip with `_queue_finish`'s commands, for turns that saved nothing."""
+    async def _finish(self, msg: Incoming, claims: list[str]) -> None:
+        """One round trip for a turn that saved nothing: keep the claims, and mark the thread as
+        one the bot answered in (if only with an error), so a plain "try again" is answered."""
         try:
             async with self.store.redis.pipeline(transaction=False) as pipe:
-                self._queue_finish(msg, claims, usage)(pipe)
+                self.store.queue_keep_claims(pipe, claims, self.done_ttl)
+                self.store.queue_engage(pipe, msg.thread_id)
                 await pipe.execute()
         except REDIS_ERRORS as exc:
-            # The pending TTL still covers Slack's quick retries; the usage is lost, so say so.
-            log.error("could not record usage/claims (%s): %s", type(exc).__name__, usage)
+            # The pending TTL still covers Slack's quick retries.
+            log.error("could not keep claims of %s (%s)", msg.thread_id, type(exc).__name__)
 
     async def _run(self, msg: Incoming, client: AsyncWebClient, turn: TurnLog) -> str:
         claims = [f"msg:{msg.team}:{msg.channel}:{msg.ts}"]
@@ -275,7 +277,7 @@ class TurnRunner:
             return "followups_off"
         if not msg.text:
             await self._post(client, msg, notice(EMPTY_MENTION))
-            await self._finish(msg, claims, None)
+            await self._finish(msg, claims)
             return "empty"
         quota = int(effective.values["quota"])
         if quota and used_today >= quota:
@@ -288,7 +290,7 @@ class TurnRunner:
                     f"in this workspace ({used_today:,} used). It resets in {wait} (midnight UTC)."
                 ),
             )
-            await self._finish(msg, claims, None)
+            await self._finish(msg, claims)
             return "quota_exceeded"
         placeholder = await self._post(client, msg, notice(THINKING))
         turn.placeholder = placeholder
@@ -334,7 +336,7 @@ class TurnRunner:
                     ["incomplete answer, not saved"],
                 )
             await self._deliver(client, msg, placeholder, failure)
-            await self._finish(msg, claims, None)
+            await self._finish(msg, claims)
             return type(exc).__name__
         except Exception:
             # run() reports it; first let a progress update in flight land, so the error
