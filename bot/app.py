@@ -36,7 +36,7 @@ from bot.history import HistoryStore
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
 from bot.settings import Settings
-from bot.slack_app import build_bolt_app
+from bot.slack_app import Events, build_bolt_app
 from bot.turns import TurnRunner
 from bot.usage import UsageLedger
 from bot.web import build_web_app
@@ -158,6 +158,7 @@ class SlackBot:
     client: AsyncWebClient
     runner: TurnRunner
     bolt: AsyncApp
+    events: Events
     progress_client: AsyncWebClient | None = None
 
     async def start(self) -> None:
@@ -245,18 +246,18 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
     )
     client = build_slack_client(settings)
     secret = settings.slack_signing_secret
+    signing_secret = None if socket_mode or secret is None else secret.get_secret_value()
+    events = Events(runner, client, signing_secret)
     bolt = build_bolt_app(
-        client=client,
-        runner=runner,
-        signing_secret=None if socket_mode or secret is None else secret.get_secret_value(),
-        extra=[commands.register],
+        client=client, events=events, signing_secret=signing_secret, extra=[commands.register]
     )
-    return SlackBot(core, metrics, client, runner, bolt, progress_client)
+    return SlackBot(core, metrics, client, runner, bolt, events, progress_client)
 
 
 def build_asgi(bot: SlackBot) -> ASGIApp:
     return build_web_app(
         bolt=bot.bolt,
+        direct=bot.events.direct,
         store=bot.core.store,
         metrics=bot.metrics,
         on_startup=bot.start,

@@ -1,11 +1,18 @@
 """Bolt wiring: decide whether a Slack event is a message for the bot, and hand it to a turn.
 
-Events are taken by one global Bolt middleware (`events_middleware`) rather than `app.event`
-listeners. It runs after Bolt's own middleware (signature check, authorization, ignoring the bot's
-own events, URL verification), answers 200 itself and starts the turn as a task. The benchmark's
-profile showed Bolt's listener path (matching every listener, building keyword arguments for the
-listener middleware and the listener, the listener runner) as about 6 % of the bot's CPU per turn,
-for nothing this app uses: there is one handler for two event types.
+Events are taken by `Events`, not by `app.event` listeners, through two doors:
+
+* a global Bolt middleware, after Bolt's own (signature check, authorization, ignoring the bot's
+  own events, URL verification): it answers 200 itself and starts the turn as a task. Socket
+  Mode, and each HTTP process's first event, come this way.
+* `Events.direct`, which the HTTP endpoint tries before Bolt: slack_sdk's `SignatureVerifier`
+  (the class Bolt's check uses), `json.loads`, and the bot's identity from that first Bolt
+  authorization. Whatever it does not take goes to Bolt unchanged.
+
+Why: in the benchmark's profile Bolt's per-request work for an event (a new Web API client, the
+authorization result, keyword arguments for every listener and middleware, listener matching,
+the listener runner) was about 10 % of the bot's CPU per turn, for one handler of two event
+types. Commands, the settings modal and everything else still go through Bolt.
 
 Facts this relies on (shared/reference/slack.md):
 * Slack wants the ack within 3 seconds and the answer takes longer, so the turn runs as a task
@@ -18,15 +25,19 @@ Facts this relies on (shared/reference/slack.md):
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import extract_team_id
 from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.turns import Incoming, TurnRunner, strip_mention
@@ -61,94 +72,164 @@ def _header(request: AsyncBoltRequest, name: str) -> str | None:
     return values[0] if values else None
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What is known about the request an event came in: who the bot is, and Slack's retry
+    headers."""
+
+    bot_user_id: str | None = None
+    team_id: str | None = None
+    retry_num: str | None = None
+    retry_reason: str | None = None
+
+
 def _incoming(
-    event: dict[str, Any],
-    body: dict[str, Any],
-    context: AsyncBoltContext,
-    request: AsyncBoltRequest,
-    kind: str,
+    event: dict[str, Any], body: dict[str, Any], delivery: Delivery, kind: str
 ) -> Incoming:
     ts = str(event.get("ts", ""))
     return Incoming(
-        team=str(context.team_id or body.get("team_id") or ""),
+        team=str(delivery.team_id or body.get("team_id") or ""),
         channel=str(event.get("channel", "")),
         user=str(event.get("user", "")),
         ts=ts,
         thread_ts=str(event.get("thread_ts") or ts),
-        text=strip_mention(str(event.get("text") or ""), context.bot_user_id),
+        text=strip_mention(str(event.get("text") or ""), delivery.bot_user_id),
         event_id=body.get("event_id"),
         kind=kind,
-        retry_num=_header(request, "x-slack-retry-num"),
-        retry_reason=_header(request, "x-slack-retry-reason"),
+        retry_num=delivery.retry_num,
+        retry_reason=delivery.retry_reason,
     )
 
 
-def classify(
-    event: dict[str, Any],
-    body: dict[str, Any],
-    context: AsyncBoltContext,
-    request: AsyncBoltRequest,
-) -> Incoming | None:
+def classify(event: dict[str, Any], body: dict[str, Any], delivery: Delivery) -> Incoming | None:
     """The message the bot should answer in this event, or None (and the event is just acked)."""
     if not isinstance(event, dict):
         return None
+    bot_user_id = delivery.bot_user_id
     if event.get("type") == "app_mention":
         if event.get("edited") or event.get("bot_id") or event.get("subtype"):
             return None  # an edit re-fires app_mention; bots never get answers
-        return _incoming(event, body, context, request, "mention")
+        return _incoming(event, body, delivery, "mention")
     if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
         return None
     user, ts, thread_ts = event.get("user"), event.get("ts"), event.get("thread_ts")
-    if not user or user == context.bot_user_id:
+    if not user or user == bot_user_id:
         return None
     if event.get("channel_type") == "im" and (not thread_ts or thread_ts == ts):
         # A direct message needs no mention; the answer starts a thread under it.
-        return _incoming(event, body, context, request, "dm")
+        return _incoming(event, body, delivery, "dm")
     if not thread_ts or thread_ts == ts:
         return None  # not a person's reply inside a thread
-    if context.bot_user_id and f"<@{context.bot_user_id}" in str(event.get("text") or ""):
+    if bot_user_id and f"<@{bot_user_id}" in str(event.get("text") or ""):
         return None  # the app_mention event for this message answers it
-    return _incoming(event, body, context, request, "followup")
+    return _incoming(event, body, delivery, "followup")
 
 
-def events_middleware(runner: TurnRunner) -> Middleware:
-    """The global middleware that takes the event types in SUBSCRIPTIONS (see the docstring)."""
+class Events:
+    """Takes the Events API callbacks in SUBSCRIPTIONS and starts their turns.
 
-    async def admit(incoming: Incoming | None) -> Incoming | None:
+    Two doors, one handler (`take`): Bolt's dispatch, as its last global middleware (Socket Mode,
+    and every HTTP request until the first event has passed Bolt's authorization), and `direct`,
+    which the HTTP endpoint tries first. `direct` checks the signature with slack_sdk's
+    `SignatureVerifier`, the class Bolt's own check uses, and knows the bot's user id from that
+    first authorization; anything it does not take (bad signature, commands, interactivity, URL
+    verification, other events) goes to Bolt as before.
+    """
+
+    def __init__(
+        self, runner: TurnRunner, client: AsyncWebClient, signing_secret: str | None
+    ) -> None:
+        self.runner = runner
+        self.client = client
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
+        self._bot_user_id: str | None = None
+        """Learned from the first event Bolt authorized; until then `direct` takes nothing."""
+
+    async def take(self, body: dict[str, Any], delivery: Delivery, client: AsyncWebClient) -> bool:
+        """Start the turn for an event of ours; False when the request is not one."""
+        event = body.get("event") if body.get("type") == "event_callback" else None
+        kind = event.get("type") if isinstance(event, dict) else None
+        # (a fuzzed `type` may be a list or a dict: compare strings only)
+        if not isinstance(event, dict) or not isinstance(kind, str) or kind not in SUBSCRIPTIONS:
+            return False
+        incoming = await self._admit(classify(event, body, delivery))
+        if incoming is not None:
+            self.runner.start(incoming, client)
+        return True
+
+    async def _admit(self, incoming: Incoming | None) -> Incoming | None:
         """Queue the message in its thread before Slack's request is acked, so it keeps its
         place (see `TurnRunner.reserve`); a follow-up only in a thread the bot is in."""
         if incoming is None or incoming.thread_ts == incoming.ts:
             return incoming  # a message that starts a thread has nothing to queue behind
         followup = incoming.kind == "followup"
-        engaged = await runner.reserve(
+        engaged = await self.runner.reserve(
             incoming.team, incoming.channel, incoming.thread_ts, incoming.ts, followup=followup
         )
         return None if followup and not engaged else incoming
 
-    async def events(
-        body: dict[str, Any],
-        context: AsyncBoltContext,
-        request: AsyncBoltRequest,
-        next: Callable[[], Awaitable[None]],
-    ) -> BoltResponse | None:
-        event = body.get("event") if body.get("type") == "event_callback" else None
-        kind = event.get("type") if isinstance(event, dict) else None
-        # (a fuzzed `type` may be a list or a dict: compare strings only)
-        if not isinstance(event, dict) or not isinstance(kind, str) or kind not in SUBSCRIPTIONS:
+    def middleware(self) -> Middleware:
+        """The Bolt global middleware; it runs after Bolt's signature check, authorization,
+        self-event filter and URL verification."""
+
+        async def events(
+            body: dict[str, Any],
+            context: AsyncBoltContext,
+            request: AsyncBoltRequest,
+            next: Callable[[], Awaitable[None]],
+        ) -> BoltResponse | None:
+            if context.bot_user_id:
+                self._bot_user_id = context.bot_user_id
+            delivery = Delivery(
+                context.bot_user_id,
+                context.team_id,
+                _header(request, "x-slack-retry-num"),
+                _header(request, "x-slack-retry-reason"),
+            )
+            if await self.take(body, delivery, context.client):
+                return BoltResponse(status=200, body="")
             await next()  # commands, interactivity, other events: Bolt's listeners
             return None
-        incoming = await admit(classify(event, body, context, request))
-        if incoming is not None:
-            runner.start(incoming, context.client)
-        return BoltResponse(status=200, body="")
 
-    return events
+        return events
+
+    async def direct(self, raw: str, headers: Mapping[str, str]) -> bool:
+        """HTTP mode: take a signed event of ours without Bolt's dispatch; True when answered
+        (200). `headers` have lower-case names."""
+        bot_user_id = self._bot_user_id
+        if self._verifier is None or bot_user_id is None:
+            return False
+        if not headers.get("content-type", "").startswith("application/json"):
+            return False
+        try:
+            signed = self._verifier.is_valid_request(body=raw, headers=headers)
+        except ValueError:  # a timestamp that is not an integer (the endpoint refuses those)
+            signed = False
+        if not signed:
+            return False  # Bolt answers it (401)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return False
+        if not isinstance(body, dict):
+            return False
+        try:
+            team_id = extract_team_id(body)  # as Bolt's context has it (shared channels too)
+        except (TypeError, KeyError, AttributeError):
+            return False  # malformed: Bolt's request parsing answers it (400)
+        delivery = Delivery(
+            bot_user_id,
+            team_id,
+            headers.get("x-slack-retry-num"),
+            headers.get("x-slack-retry-reason"),
+        )
+        return await self.take(body, delivery, self.client)
 
 
 def build_bolt_app(
     *,
     client: AsyncWebClient,
-    runner: TurnRunner,
+    events: Events,
     signing_secret: str | None,
     extra: list[Registrar] | None = None,
 ) -> AsyncApp:
@@ -163,7 +244,7 @@ def build_bolt_app(
         # replies go through TurnRunner, so skip that per-request work.
         attaching_conversation_kwargs_enabled=False,
     )
-    app.middleware(events_middleware(runner))
+    app.middleware(events.middleware())
 
     for register in extra or []:
         register(app)

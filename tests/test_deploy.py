@@ -120,7 +120,7 @@ async def test_every_subscribed_event_type_is_taken_by_the_events_middleware() -
     from slack_bolt.context.async_context import AsyncBoltContext
     from slack_bolt.request.async_request import AsyncBoltRequest
 
-    from bot.slack_app import events_middleware
+    from bot.slack_app import Events
     from tests.slackbot_harness import envelope
 
     class Runner:
@@ -134,7 +134,7 @@ async def test_every_subscribed_event_type_is_taken_by_the_events_middleware() -
             self.started.append(incoming)
 
     runner = Runner()
-    middleware = events_middleware(runner)  # type: ignore[arg-type]
+    middleware = Events(runner, client=None, signing_secret=None).middleware()  # type: ignore[arg-type]
     nexts: list[str] = []
 
     async def dispatch(body: dict[str, Any]) -> Any:

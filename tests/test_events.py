@@ -1,0 +1,118 @@
+"""`slack_app.Events.direct`: the HTTP endpoint's way past Bolt for signed events of the bot's own.
+
+It must take only what Bolt would have handed to the events middleware, with the same facts
+(team from the body as Bolt reads it, Slack's retry headers), and leave everything else to Bolt.
+The end-to-end suites run every event through it; these pin down its edges.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from bot.slack_app import Events
+from tests.fakes.slack import BOT_USER, TEAM
+from tests.slackbot_harness import SIGNING_SECRET, envelope, mention, sign
+
+
+class Runner:
+    def __init__(self) -> None:
+        self.started: list[Any] = []
+        self.reserved: list[tuple[Any, ...]] = []
+
+    async def reserve(self, *args: Any, followup: bool) -> bool:
+        self.reserved.append(args)
+        return True
+
+    def start(self, incoming: Any, client: Any) -> None:
+        self.started.append(incoming)
+
+
+def headers_for(raw: str, content_type: str = "application/json", **extra: str) -> dict[str, str]:
+    now = int(time.time())
+    return {
+        "content-type": content_type,
+        "x-slack-request-timestamp": str(now),
+        "x-slack-signature": sign(raw, now),
+        **extra,
+    }
+
+
+async def learn_identity(events: Events) -> None:
+    """What the first event through Bolt does: the middleware sees the authorized bot."""
+    body = envelope(mention("first"))
+    context = AsyncBoltContext({"bot_user_id": BOT_USER, "team_id": TEAM})
+    request = AsyncBoltRequest(body=json.dumps(body), mode="socket_mode")
+
+    async def next_() -> None:
+        raise AssertionError("an app_mention is the middleware's")
+
+    response = await events.middleware()(body=body, context=context, request=request, next=next_)
+    assert response is not None and response.status == 200
+
+
+async def test_direct_takes_nothing_until_bolt_has_authorized_an_event() -> None:
+    runner = Runner()
+    events = Events(runner, client=None, signing_secret=SIGNING_SECRET)  # type: ignore[arg-type]
+    raw = json.dumps(envelope(mention("hello")))
+    assert await events.direct(raw, headers_for(raw)) is False
+    assert runner.started == []
+    await learn_identity(events)
+    assert await events.direct(raw, headers_for(raw)) is True
+    assert [m.text for m in runner.started] == ["first", "hello"]
+
+
+async def test_direct_uses_the_body_team_and_retry_headers() -> None:
+    """Two workspaces, one process: the team comes from each body, as in Bolt's context."""
+    runner = Runner()
+    events = Events(runner, client=None, signing_secret=SIGNING_SECRET)  # type: ignore[arg-type]
+    await learn_identity(events)
+    body = envelope(mention("from elsewhere"))
+    body["team_id"] = "TOTHER"
+    body["authorizations"][0]["team_id"] = "TOTHER"
+    raw = json.dumps(body)
+    retry = {"x-slack-retry-num": "2", "x-slack-retry-reason": "http_timeout"}
+    assert await events.direct(raw, headers_for(raw, **retry)) is True
+    incoming = runner.started[-1]
+    assert (incoming.team, incoming.retry_num, incoming.retry_reason) == (
+        "TOTHER",
+        "2",
+        "http_timeout",
+    )
+    assert incoming.text == "from elsewhere"  # the bot's mention stripped
+
+
+async def test_direct_leaves_bolt_everything_else() -> None:
+    """Bad or missing signatures (Bolt answers 401), commands, URL verification, other event
+    types, malformed bodies and Socket Mode (no signing secret) all go to Bolt."""
+    runner = Runner()
+    events = Events(runner, client=None, signing_secret=SIGNING_SECRET)  # type: ignore[arg-type]
+    await learn_identity(events)
+    started = len(runner.started)
+    raw = json.dumps(envelope(mention("sneaky")))
+    now = int(time.time())
+    bad = {**headers_for(raw), "x-slack-signature": sign(raw, now, "wrong-secret")}
+    stale = {**headers_for(raw), "x-slack-request-timestamp": str(now - 360)}
+    stale["x-slack-signature"] = sign(raw, now - 360)
+    missing = {"content-type": "application/json"}
+    for headers in (bad, stale, missing):
+        assert await events.direct(raw, headers) is False
+    form = urlencode({"command": "/gpt", "text": "help", "team_id": TEAM})
+    challenge = json.dumps({"type": "url_verification", "challenge": "abc", "token": "t"})
+    reaction = json.dumps(envelope({"type": "reaction_added", "user": "U1"}))
+    broken = json.dumps({"type": "event_callback", "authorizations": True, "event": {}})
+    assert (
+        await events.direct(form, headers_for(form, "application/x-www-form-urlencoded")) is False
+    )
+    for other in (challenge, reaction, broken, "[1, 2]", "{not json"):
+        assert await events.direct(other, headers_for(other)) is False, other
+    assert len(runner.started) == started
+
+    socket = Events(runner, client=None, signing_secret=None)  # type: ignore[arg-type]
+    await learn_identity(socket)
+    assert await socket.direct(raw, headers_for(raw)) is False
