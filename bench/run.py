@@ -1,7 +1,8 @@
 """Load benchmark: the real bot and a minimal baseline under the same signed Slack load.
 
-    python -m bench.run            # the full run (about two minutes), figures for the README
-    python -m bench.run --smoke    # a few seconds, no thresholds (run by the test suite)
+    python -m bench.run                  # the full run (about two minutes), for the README
+    python -m bench.run --levels rate    # only the 100/s level (also: --rounds, --seconds)
+    python -m bench.run --smoke          # a few seconds, no thresholds (the test suite runs it)
 
 It starts a real redis-server, the fakes (`bench.fakes`: fake Azure with a configurable latency,
 fake Slack, a Redis proxy counting round trips), the bot (`python -m bot serve`) and the baseline
@@ -10,8 +11,8 @@ fake Slack, a Redis proxy counting round trips), the bot (`python -m bot serve`)
 * rate:     a fixed rate for some seconds (100/s for 20 s: about 200 turns in flight at 2 s),
             in rounds alternating bot and baseline so both see the same machine; each round
             gives one CPU ratio and the report shows their median
-
-* inflight: a burst of N turns sent as fast as the server acks them (1,000 in flight)
+* inflight: bursts of N turns sent as fast as the server acks them (1,000 in flight), two per
+            target in the order bot, baseline, baseline, bot
 * stream:   the bot with streaming on, for the time to first visible text
 
 and reports ack latency, bot overhead per turn (reply at Slack − event sent − Azure's time),
@@ -446,6 +447,23 @@ async def rate_level(
     return levels
 
 
+async def inflight_level(
+    runner: Runner,
+    session: aiohttp.ClientSession,
+    bot: Target,
+    base: Target,
+    args: argparse.Namespace,
+) -> list[Level]:
+    """Two bursts of `--inflight` turns per target, in the order bot, baseline, baseline, bot;
+    figures pooled over both (one burst is too short to average out a shared machine)."""
+    batches: dict[str, list[Batch]] = {"bot": [], "baseline": []}
+    for target in (bot, base, base, bot):
+        batches[target.kind].append(
+            await runner.batch(target, session, rate=None, count=args.inflight, stream=False)
+        )
+    return [level_of("inflight", kind, batches[kind]) for kind in ("bot", "baseline")]
+
+
 async def main_async(args: argparse.Namespace) -> list[Level]:
     if shutil.which("redis-server") is None:
         raise SystemExit("redis-server is needed (apt-get install redis-server)")
@@ -485,11 +503,7 @@ async def main_async(args: argparse.Namespace) -> list[Level]:
                     if "rate" in args.levels:
                         levels += await rate_level(runner, session, bot, base, args)
                     if "inflight" in args.levels:
-                        for target in (bot, base):
-                            burst = await runner.batch(
-                                target, session, rate=None, count=args.inflight, stream=False
-                            )
-                            levels.append(level_of("inflight", target.kind, [burst]))
+                        levels += await inflight_level(runner, session, bot, base, args)
                 finally:
                     bot.stop()
                     base.stop()
