@@ -19,8 +19,12 @@ braces is a Redis Cluster hash tag, so a thread's history and lock live in one s
 Round trips per turn are kept low on purpose (the benchmark counts them): taking the lock and
 reading the history is one script (for a thread's first message, which has no history, a `SET NX`
 the caller adds to its own first pipeline: `queue_take_new_thread`); appending the turn, trimming, setting the TTL and releasing
-the lock is another, inside one MULTI with the caller's own commands (`Turn.also`). Fewer
-commands also means less client CPU: redis-py spends most of its time per command, not per byte.
+the lock is another, one pipeline with the caller's own commands (`Turn.also`). That pipeline is
+not a MULTI: the turn itself is atomic in its script, and the caller's bookkeeping beside it
+(claims, usage) needs no transaction with it; a connection lost mid-write can lose a usage count,
+never half a turn. Without MULTI/EXEC and their QUEUED replies the commit costs less client CPU
+(redis-py spends its time per command and reply, not per byte), and in Redis Cluster each command
+can go to its own slot.
 
 The same code runs on a real Redis and on fakeredis (the embedded store used when ``REDIS_URL`` is
 unset). Every redis-py error is translated into `StoreUnavailable` here, at the boundary.
@@ -87,10 +91,10 @@ redis.call('pexpire', KEYS[2], tonumber(ARGV[4]) * 2)
 return 1
 """
 
-# Write a turn and release the lock: append, trim, refresh the TTL, then compare-and-delete the
-# lock. One command instead of five, sent as EVAL inside the commit's MULTI: the script text
-# travels each time, so a Redis that restarted (and lost its script cache) mid-turn still runs
-# it, where EVALSHA would fail inside the transaction. KEYS: history, lock.
+# Write a turn and release the lock, atomically: append, trim, refresh the TTL, then
+# compare-and-delete the lock. One command instead of five, sent as EVAL: the script text travels
+# each time, so a Redis that restarted (and lost its script cache) mid-turn still runs it, where
+# EVALSHA would answer NOSCRIPT. KEYS: history, lock.
 # ARGV: token, max_messages, ttl_seconds, messages...
 _COMMIT = """
 if #ARGV > 3 then
@@ -137,7 +141,7 @@ class Turn:
         self.pending.extend(messages)
 
     def also(self, queue: Callable[[Any], None]) -> None:
-        """`queue(pipeline)` is called at commit to add commands to the commit transaction."""
+        """`queue(pipeline)` is called at commit to add commands to the commit's pipeline."""
         self.extra.append(queue)
 
 
@@ -333,7 +337,7 @@ class HistoryStore:
     ) -> None:
         encoded = [json.dumps(m, ensure_ascii=False) for m in pending]
         with redis_unavailable():
-            async with self.redis.pipeline(transaction=True) as pipe:
+            async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.eval(
                     _COMMIT,
                     2,

@@ -28,7 +28,7 @@ from bot.history import redis_unavailable
 RETENTION_SECONDS = 90 * 86_400
 
 # One command for a turn's five counters and the day's expiry (sent as EVAL in the turn's commit
-# transaction; see `bot.history._COMMIT` for why EVAL). KEYS: the day's hash.
+# pipeline; see `bot.history._COMMIT` for why EVAL). KEYS: the day's hash.
 # ARGV: channel, user, prompt, completion, total, retention seconds.
 _RECORD = """
 local ch = 'ch:' .. ARGV[1] .. ':'
