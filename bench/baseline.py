@@ -61,7 +61,7 @@ async def turn(app: web.Application, event: dict[str, Any]) -> None:
         data = await response.json()
     content = data["choices"][0]["message"]["content"]
     usage = data["usage"]
-    async with redis.pipeline(transaction=True) as pipe:
+    async with redis.pipeline(transaction=False) as pipe:  # as lean as the bot's commit
         pipe.rpush(key, json.dumps(question), json.dumps({"role": "assistant", "content": content}))
         pipe.ltrim(key, -40, -1)
         pipe.expire(key, 86400)
