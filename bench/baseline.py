@@ -82,7 +82,8 @@ async def health(request: web.Request) -> web.Response:
 async def startup(app: web.Application) -> None:
     pool = BlockingConnectionPool.from_url(os.environ["REDIS_URL"], max_connections=64)
     app["redis"] = Redis(connection_pool=pool, decode_responses=True)
-    app["http"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)  # as the bot's pools
+    app["http"] = aiohttp.ClientSession(connector=connector)
 
 
 def main() -> None:
