@@ -11,6 +11,8 @@ fake Slack, a Redis proxy counting round trips), the bot (`python -m bot serve`)
 * rate:     a fixed rate for some seconds (100/s for 20 s: about 200 turns in flight at 2 s),
             in rounds alternating bot and baseline so both see the same machine; each round
             gives one CPU ratio and the report shows their median
+* followup: the same again, each mention now a reply in a thread the rate level started (its
+            history is read, and the reply queues in its thread: the bot's most expensive turn)
 * inflight: bursts of N turns sent as fast as the server acks them (1,000 in flight), two per
             target in the order bot, baseline, baseline, bot
 * stream:   the bot with streaming on, for the time to first visible text
@@ -101,6 +103,12 @@ class Sent:
     sent: float
     ack_ms: float = float("nan")
     status: int = 0
+    thread_ts: str | None = None
+    """Set for a reply in an existing thread; None for a mention that starts one."""
+
+    @property
+    def thread(self) -> str:
+        return self.thread_ts or self.ts
 
 
 @dataclass
@@ -183,7 +191,12 @@ class Runner:
         return sum(int(v["calls"]) for k, v in stats.items() if k not in ("cmdstat_info",))
 
     async def send(self, session: aiohttp.ClientSession, url: str, item: Sent) -> None:
-        event = mention(f"bench-{item.token} what is the answer?", channel="CBENCH", ts=item.ts)
+        event = mention(
+            f"bench-{item.token} what is the answer?",
+            channel="CBENCH",
+            ts=item.ts,
+            thread_ts=item.thread_ts,
+        )
         body = json.dumps(envelope(event))
         now = int(time.time())
         headers = {
@@ -217,14 +230,18 @@ class Runner:
         rate: float | None,
         count: int,
         stream: bool,
+        threads: list[str] | None = None,
     ) -> Batch:
-        """Send `count` mentions to `target` (at `rate`/s, or as a burst) and wait for answers."""
+        """Send `count` mentions to `target` (at `rate`/s, or as a burst) and wait for answers;
+        with `threads`, each mention is a reply in one of those existing threads."""
         self.fakes.ask("reset")
         self.fakes.ask(f"config {self.latency} {0.02 if stream else 0.0}")
         cpu0, calls0 = cpu_seconds(target.proc.pid), self.redis_calls()
         fakes_cpu0, wall0 = cpu_seconds(self.fakes.proc.pid), time.monotonic()
         rt0 = self.fakes.ask("results")["proxy"]["round_trips"]
         items = self.new_items(count)
+        for item, thread in zip(items, threads or [], strict=False):
+            item.thread_ts = thread
         started = time.monotonic()
         if rate:
             tasks = []
@@ -243,7 +260,7 @@ class Runner:
 
             await asyncio.gather(*(bounded(i) for i in items))
         sent_done = time.monotonic()
-        by_ts = {i.ts: i for i in items}
+        by_ts = {i.thread: i for i in items}
         deadline = time.monotonic() + max(60.0, count / 20)
         # Poll the cheap count while turns still run; the full results (a big JSON dump that
         # holds the fakes' GIL) only once they are done, so it cannot delay a measured turn.
@@ -291,6 +308,7 @@ class Runner:
         out.acks = [i.ack_ms for i in items]
         out.errors = sum(1 for i in items if i.status != 200)
         out.max_in_flight = max_in_flight(items, per_thread)
+        out.threads = [i.thread for i in items]
         return out
 
 
@@ -315,6 +333,7 @@ class Batch:
     overhead: list[float] = field(default_factory=list)
     ttft: list[float] = field(default_factory=list)
     ttft_excess: list[float] = field(default_factory=list)
+    threads: list[str] = field(default_factory=list)
 
     @property
     def cpu_ms_per_turn(self) -> float:
@@ -365,7 +384,7 @@ def level_of(name: str, target: str, batches: list[Batch], stream: bool = False)
 def max_in_flight(items: list[Sent], per_thread: dict[str, list[dict[str, Any]]]) -> int:
     marks = []
     for item in items:
-        finals = [m["final"] for m in per_thread.get(item.ts, []) if m["final"]]
+        finals = [m["final"] for m in per_thread.get(item.thread, []) if m["final"]]
         marks.append((item.sent, 1))
         if finals:
             marks.append((min(finals), -1))
@@ -425,26 +444,32 @@ async def rate_level(
     bot: Target,
     base: Target,
     args: argparse.Namespace,
-) -> list[Level]:
+    name: str = "rate",
+    threads: dict[str, list[Batch]] | None = None,
+) -> tuple[list[Level], dict[str, list[Batch]]]:
     """The rate level in rounds that alternate bot and baseline (the first of each round
     alternates too), so both meet the same drift of a shared machine; each round gives one CPU
-    ratio, and the report shows their median next to the pooled figures."""
+    ratio, and the report shows their median next to the pooled figures. With `threads` (the
+    rate level's batches), every mention replies in one of the threads that target answered."""
     count = max(1, int(args.rate * args.seconds / args.rounds))
     batches: dict[str, list[Batch]] = {"bot": [], "baseline": []}
     for i in range(args.rounds):
         for target in (bot, base) if i % 2 == 0 else (base, bot):
+            parents = threads[target.kind][i].threads if threads else None
             batches[target.kind].append(
-                await runner.batch(target, session, rate=args.rate, count=count, stream=False)
+                await runner.batch(
+                    target, session, rate=args.rate, count=count, stream=False, threads=parents
+                )
             )
     ratios = [
         b.cpu_ms_per_turn / a.cpu_ms_per_turn if a.cpu else float("nan")
         for b, a in zip(batches["bot"], batches["baseline"], strict=True)
     ]
-    levels = [level_of("rate", kind, batches[kind]) for kind in ("bot", "baseline")]
+    levels = [level_of(name, kind, batches[kind]) for kind in ("bot", "baseline")]
     for level in levels:
         level.cpu_ms_rounds = [b.cpu_ms_per_turn for b in batches[level.target]]
     levels[0].cpu_ratio_rounds = ratios
-    return levels
+    return levels, batches
 
 
 async def inflight_level(
@@ -501,7 +526,13 @@ async def main_async(args: argparse.Namespace) -> list[Level]:
                             stream=False,
                         )
                     if "rate" in args.levels:
-                        levels += await rate_level(runner, session, bot, base, args)
+                        rate, started = await rate_level(runner, session, bot, base, args)
+                        levels += rate
+                        if "followup" in args.levels:
+                            followup, _ = await rate_level(
+                                runner, session, bot, base, args, "followup", started
+                            )
+                            levels += followup
                     if "inflight" in args.levels:
                         levels += await inflight_level(runner, session, bot, base, args)
                 finally:
@@ -543,8 +574,8 @@ def main() -> None:
     parser.add_argument(
         "--levels",
         type=lambda text: text.split(","),
-        default=["rate", "inflight", "stream"],
-        help="comma-separated subset of rate,inflight,stream (to iterate faster)",
+        default=["rate", "followup", "inflight", "stream"],
+        help="comma-separated subset of rate,followup,inflight,stream (followup needs rate)",
     )
     parser.add_argument("--out", default="bench/results/latest.json")
     args = parser.parse_args()

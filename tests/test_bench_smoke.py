@@ -26,6 +26,8 @@ def test_bench_smoke_runs_both_targets(tmp_path: Path) -> None:
         ("bot", "rate"),
         ("bot", "inflight"),
         ("baseline", "rate"),
+        ("bot", "followup"),
+        ("baseline", "followup"),
         ("baseline", "inflight"),
         ("bot", "stream"),
     }
