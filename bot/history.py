@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import json
 import secrets
 import time
@@ -82,12 +83,14 @@ return {1, redis.call('lrange', KEYS[4], -limit, -1)}
 # earlier keeps its place even if its turn starts later. KEYS: waiters, heartbeats, history,
 # engaged.
 # ARGV: member, score, now_ms, stale_ms, require_history (1: only for threads with history).
+# Returns a `Queued` value: 0 not a thread the bot is in, 1 already queued, 2 queued by this call.
 _ENQUEUE = """
 if ARGV[5] == '1' and redis.call('exists', KEYS[3], KEYS[4]) == 0 then return 0 end
-redis.call('zadd', KEYS[1], 'NX', ARGV[2], ARGV[1])
+local added = redis.call('zadd', KEYS[1], 'NX', ARGV[2], ARGV[1])
 redis.call('zadd', KEYS[2], ARGV[3], ARGV[1])
 redis.call('pexpire', KEYS[1], tonumber(ARGV[4]) * 2)
 redis.call('pexpire', KEYS[2], tonumber(ARGV[4]) * 2)
+if added == 1 then return 2 end
 return 1
 """
 
@@ -125,6 +128,18 @@ def redis_unavailable() -> Iterator[None]:
         yield
     except REDIS_ERRORS as exc:
         raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+
+
+class Queued(enum.IntEnum):
+    """What `HistoryStore.enqueue` did."""
+
+    NOT_IN_THREAD = 0
+    """`require_history` and the thread has no history: nothing was done."""
+    ALREADY = 1
+    """The message already had its place (another delivery of it put it there)."""
+    JOINED = 2
+    """This call gave the message its place; a delivery that then turns out to be a duplicate
+    must take it back (`dequeue`), or the thread's next message waits for it to go stale."""
 
 
 class Turn:
@@ -223,13 +238,13 @@ class HistoryStore:
             raw = await self.redis.lrange(self.history_key(thread), -limit if limit else 0, -1)
         return _decode(raw)
 
-    async def enqueue(self, thread: str, position: str, *, require_history: bool) -> bool:
-        """Take a place in the thread's queue now; the turn that follows keeps it. Returns
-        False when `require_history` and the thread has none (not a thread the bot is in)."""
+    async def enqueue(self, thread: str, position: str, *, require_history: bool) -> Queued:
+        """Take a place in the thread's queue now; the turn that follows keeps it. Nothing is
+        done when `require_history` and the thread has none (not a thread the bot is in)."""
         try:
             score = float(position)
         except ValueError:
-            return False
+            return Queued.NOT_IN_THREAD
         keys = [
             self.waiters_key(thread),
             self.heartbeat_key(thread),
@@ -244,7 +259,7 @@ class HistoryStore:
             1 if require_history else 0,
         ]
         with redis_unavailable():
-            return bool(await self._enqueue_script(keys=keys, args=args))
+            return Queued(int(await self._enqueue_script(keys=keys, args=args)))
 
     async def dequeue(self, thread: str, position: str) -> None:
         """Leave the queue without taking the lock (the turn ended early). Best effort."""

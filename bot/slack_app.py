@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -40,6 +40,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.history import Queued
 from bot.turns import Incoming, TurnRunner, strip_mention
 
 log = logging.getLogger(__name__)
@@ -163,10 +164,12 @@ class Events:
         if incoming is None or incoming.thread_ts == incoming.ts:
             return incoming  # a message that starts a thread has nothing to queue behind
         followup = incoming.kind == "followup"
-        engaged = await self.runner.reserve(
+        queued = await self.runner.reserve(
             incoming.team, incoming.channel, incoming.thread_ts, incoming.ts, followup=followup
         )
-        return None if followup and not engaged else incoming
+        if queued is Queued.NOT_IN_THREAD:
+            return None if followup else incoming
+        return replace(incoming, joined_queue=queued is Queued.JOINED)
 
     def middleware(self) -> Middleware:
         """The Bolt global middleware; it runs after Bolt's signature check, authorization,

@@ -30,7 +30,7 @@ from bot.chat_types import Usage
 from bot.conversation import Conversation
 from bot.errors import BotError, StoreUnavailable, StreamInterrupted
 from bot.formatting import notice, render_answer
-from bot.history import REDIS_ERRORS, HistoryStore, redis_unavailable
+from bot.history import REDIS_ERRORS, HistoryStore, Queued, redis_unavailable
 from bot.live_message import LiveMessage
 from bot.metrics import Metrics
 from bot.usage import UsageLedger, human_duration, seconds_until_reset
@@ -58,6 +58,8 @@ class Incoming:
     kind: str = "mention"
     retry_num: str | None = None
     retry_reason: str | None = None
+    joined_queue: bool = False
+    """This delivery put the message in its thread's queue (`TurnRunner.reserve`)."""
 
     @property
     def thread_id(self) -> str:
@@ -157,16 +159,17 @@ class TurnRunner:
 
     async def reserve(
         self, team: str, channel: str, thread_ts: str, ts: str, *, followup: bool
-    ) -> bool:
+    ) -> Queued:
         """Queue the message in its thread before Slack's request is acked, so messages sent one
         after another are answered in that order even when different replicas handle them.
-        For a follow-up, only in threads the bot is in; returns whether it is such a thread."""
+        A follow-up only in threads the bot is in (else `NOT_IN_THREAD`, nothing done)."""
         try:
             return await self.store.enqueue(
                 f"{team}:{channel}:{thread_ts}", ts, require_history=followup
             )
         except StoreUnavailable:
-            return not followup  # the turn itself will tell the user
+            # The turn itself will tell the user; nothing was queued that needs taking back.
+            return Queued.NOT_IN_THREAD if followup else Queued.ALREADY
 
     async def run(self, msg: Incoming, client: AsyncWebClient) -> str:
         """Answer `msg` at most once across retries and replicas; returns the outcome."""
@@ -197,8 +200,10 @@ class TurnRunner:
             else:
                 await self._post(client, msg, failure)
         finally:
-            if outcome not in ("ok", "duplicate"):
+            if outcome != "ok" and (outcome != "duplicate" or msg.joined_queue):
                 # It may hold a place in the thread's queue (see `reserve`) that it never used.
+                # A duplicate leaves a place it found alone: it belongs to the delivery that is
+                # being answered.
                 await self.store.dequeue(msg.thread_id, msg.ts)
             turn.fields["outcome"] = outcome
             self.metrics.turns.labels(outcome).inc()

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from bot.history import Queued
 from bot.slack_app import Events
 from tests.fakes.slack import BOT_USER, TEAM
 from tests.slackbot_harness import SIGNING_SECRET, envelope, mention, sign
@@ -25,9 +26,9 @@ class Runner:
         self.started: list[Any] = []
         self.reserved: list[tuple[Any, ...]] = []
 
-    async def reserve(self, *args: Any, followup: bool) -> bool:
+    async def reserve(self, *args: Any, followup: bool) -> Queued:
         self.reserved.append(args)
-        return True
+        return Queued.JOINED
 
     def start(self, incoming: Any, client: Any) -> None:
         self.started.append(incoming)

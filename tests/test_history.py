@@ -12,7 +12,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from bot.errors import StoreUnavailable, ThreadBusy
-from bot.history import HistoryStore
+from bot.history import HistoryStore, Queued
 
 
 @pytest.fixture(params=["real", "fake"])
@@ -164,6 +164,20 @@ async def test_store_new_thread_lock_taken_in_a_pipeline(redis_client: Redis) ->
     assert not taken
     await store.release("T:C:busy", "not-the-holder")
     assert await redis_client.get(store.lock_key("T:C:busy")) == "other"
+
+
+async def test_store_enqueue_says_who_queued_the_message(redis_client: Redis) -> None:
+    """The first delivery of a message joins the queue; a second finds it there; a follow-up
+    in a thread without history is not queued at all."""
+    store = store_on(redis_client)
+    assert await store.enqueue("T:C:q", "1.000200", require_history=False) is Queued.JOINED
+    assert await store.enqueue("T:C:q", "1.000200", require_history=False) is Queued.ALREADY
+    assert await store.enqueue("T:C:none", "1.000300", require_history=True) is (
+        Queued.NOT_IN_THREAD
+    )
+    assert await redis_client.zcard(store.waiters_key("T:C:none")) == 0
+    await store.dequeue("T:C:q", "1.000200")
+    assert await redis_client.zcard(store.waiters_key("T:C:q")) == 0
 
 
 async def test_store_claim_is_first_wins(redis_client: Redis) -> None:

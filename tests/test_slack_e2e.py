@@ -123,6 +123,26 @@ def test_turn_that_stops_early_leaves_its_new_thread_unlocked(
     assert message_text(replies[-1]) == "Answer to: next"
 
 
+def test_late_redelivery_of_a_reply_does_not_hold_up_the_thread(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure
+) -> None:
+    """A reply joins its thread's queue when it arrives. Slack redelivering it after it was
+    answered must not leave it queued again: the thread's next reply is answered at once, not
+    after the queue's stale-waiter timeout (5 s)."""
+    first = mention("start", channel="CLATE")
+    bot.send_event(first)
+    final_thread(slack, "CLATE", first["ts"])
+    reply = mention("second", channel="CLATE", thread_ts=first["ts"])
+    bot.send_event(reply, event_id="EvLATE0001")
+    final_thread(slack, "CLATE", first["ts"], count=2)
+    bot.send_event(reply, event_id="EvLATE0001", retry=(1, "http_timeout"))
+    wait_until(lambda: bot.logs().count("outcome=duplicate") >= 1)
+    started = time.monotonic()
+    bot.send_event(mention("third", channel="CLATE", thread_ts=first["ts"]))
+    final_thread(slack, "CLATE", first["ts"], count=3)
+    assert time.monotonic() - started < 3
+
+
 def test_mention_in_thread_arrives_twice_answered_once(
     bot: BotProcess, slack: FakeSlack, azure: FakeAzure
 ) -> None:
