@@ -238,13 +238,14 @@ class HistoryStore:
             raw = await self.redis.lrange(self.history_key(thread), -limit if limit else 0, -1)
         return _decode(raw)
 
-    async def enqueue(self, thread: str, position: str, *, require_history: bool) -> Queued:
-        """Take a place in the thread's queue now; the turn that follows keeps it. Nothing is
-        done when `require_history` and the thread has none (not a thread the bot is in)."""
+    def _enqueue_call(
+        self, thread: str, position: str, require_history: bool
+    ) -> tuple[list[str], list[str | int]] | None:
+        """Keys and arguments of `_ENQUEUE`, or None when `position` is not a Slack ts."""
         try:
             score = float(position)
         except ValueError:
-            return Queued.NOT_IN_THREAD
+            return None
         keys = [
             self.waiters_key(thread),
             self.heartbeat_key(thread),
@@ -258,8 +259,28 @@ class HistoryStore:
             self.stale_ms,
             1 if require_history else 0,
         ]
+        return keys, args
+
+    async def enqueue(self, thread: str, position: str, *, require_history: bool) -> Queued:
+        """Take a place in the thread's queue now; the turn that follows keeps it. Nothing is
+        done when `require_history` and the thread has none (not a thread the bot is in)."""
+        call = self._enqueue_call(thread, position, require_history)
+        if call is None:
+            return Queued.NOT_IN_THREAD
         with redis_unavailable():
-            return Queued(int(await self._enqueue_script(keys=keys, args=args)))
+            return Queued(int(await self._enqueue_script(keys=call[0], args=call[1])))
+
+    def queue_enqueue(
+        self, pipe: Pipeline, thread: str, position: str, *, require_history: bool
+    ) -> bool:
+        """`enqueue` as a command in the caller's pipeline (EVAL, see `_COMMIT`); its result goes
+        to `Queued(...)`. False (nothing added) when `position` is not a Slack ts."""
+        call = self._enqueue_call(thread, position, require_history)
+        if call is None:
+            return False
+        keys, args = call
+        pipe.eval(_ENQUEUE, len(keys), *keys, *args)
+        return True
 
     async def dequeue(self, thread: str, position: str) -> None:
         """Leave the queue without taking the lock (the turn ended early). Best effort."""

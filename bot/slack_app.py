@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -40,7 +40,6 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.history import Queued
 from bot.turns import Incoming, TurnRunner, strip_mention
 
 log = logging.getLogger(__name__)
@@ -153,23 +152,11 @@ class Events:
         # (a fuzzed `type` may be a list or a dict: compare strings only)
         if not isinstance(event, dict) or not isinstance(kind, str) or kind not in SUBSCRIPTIONS:
             return False
-        incoming = await self._admit(classify(event, body, delivery))
-        if incoming is not None:
-            self.runner.start(incoming, client)
+        incoming = classify(event, body, delivery)
+        admitted = await self.runner.admit(incoming) if incoming is not None else None
+        if admitted is not None:
+            self.runner.start(admitted, client)
         return True
-
-    async def _admit(self, incoming: Incoming | None) -> Incoming | None:
-        """Queue the message in its thread before Slack's request is acked, so it keeps its
-        place (see `TurnRunner.reserve`); a follow-up only in a thread the bot is in."""
-        if incoming is None or incoming.thread_ts == incoming.ts:
-            return incoming  # a message that starts a thread has nothing to queue behind
-        followup = incoming.kind == "followup"
-        queued = await self.runner.reserve(
-            incoming.team, incoming.channel, incoming.thread_ts, incoming.ts, followup=followup
-        )
-        if queued is Queued.NOT_IN_THREAD:
-            return None if followup else incoming
-        return replace(incoming, joined_queue=queued is Queued.JOINED)
 
     def middleware(self) -> Middleware:
         """The Bolt global middleware; it runs after Bolt's signature check, authorization,

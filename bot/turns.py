@@ -58,8 +58,6 @@ class Incoming:
     kind: str = "mention"
     retry_num: str | None = None
     retry_reason: str | None = None
-    joined_queue: bool = False
-    """This delivery put the message in its thread's queue (`TurnRunner.reserve`)."""
 
     @property
     def thread_id(self) -> str:
@@ -97,6 +95,14 @@ class TurnLog:
         return " ".join(f"{k}={v}" for k, v in self.fields.items())
 
 
+def claim_names(msg: Incoming) -> list[str]:
+    """The dedup claims of a message: on `team:channel:ts`, and on Slack's event id."""
+    claims = [f"msg:{msg.team}:{msg.channel}:{msg.ts}"]
+    if msg.event_id:
+        claims.append(f"ev:{msg.team}:{msg.event_id}")
+    return claims
+
+
 @dataclass(slots=True)
 class Begun:
     """What `TurnRunner._begin` read in its one round trip."""
@@ -108,6 +114,17 @@ class Begun:
     held: str | None = None
     """The lock token of a new thread (its first message), taken in the same round trip;
     the conversation skips its own lock round trip with it. None once handed over."""
+
+
+@dataclass(slots=True)
+class Admitted:
+    """A message `TurnRunner.admit` let through, with what it read before the ack."""
+
+    msg: Incoming
+    begun: Begun | None = None
+    """The turn's first reads, when they rode in the ack path's round trip (replies)."""
+    joined_queue: bool = False
+    """This delivery put the message in its thread's queue: a duplicate takes it back."""
 
 
 class TurnRunner:
@@ -141,14 +158,6 @@ class TurnRunner:
         self.log_content = log_content
         self.in_flight: set[asyncio.Task[Any]] = set()
 
-    def start(self, msg: Incoming, client: AsyncWebClient) -> asyncio.Task[str]:
-        """Run the turn as a task, after Slack's request is acked; remembered until it ends so
-        a shutdown can wait for it (`drain`)."""
-        task = asyncio.ensure_future(self.run(msg, client))
-        self.in_flight.add(task)
-        task.add_done_callback(self.in_flight.discard)
-        return task
-
     async def drain(self, seconds: float) -> int:
         """Wait up to `seconds` for in-flight turns; returns how many were still running."""
         pending = {t for t in self.in_flight if t is not asyncio.current_task()}
@@ -157,22 +166,35 @@ class TurnRunner:
         _, still = await asyncio.wait(pending, timeout=seconds)
         return len(still)
 
-    async def reserve(
-        self, team: str, channel: str, thread_ts: str, ts: str, *, followup: bool
-    ) -> Queued:
-        """Queue the message in its thread before Slack's request is acked, so messages sent one
-        after another are answered in that order even when different replicas handle them.
-        A follow-up only in threads the bot is in (else `NOT_IN_THREAD`, nothing done)."""
+    async def admit(self, msg: Incoming) -> Admitted | None:
+        """Before Slack's request is acked. A reply inside a thread takes its place in the
+        thread's queue now, so messages sent one after another are answered in that order even
+        when different replicas handle them; the turn's first reads (claims, settings, quota)
+        ride in the same round trip. A follow-up without mention only in a thread the bot is in
+        (else None: not the bot's business). A message that starts a thread has nothing to
+        queue behind and is admitted without a round trip; its turn reads everything at once."""
+        if msg.thread_ts == msg.ts:
+            return Admitted(msg)
+        followup = msg.kind == "followup"
         try:
-            return await self.store.enqueue(
-                f"{team}:{channel}:{thread_ts}", ts, require_history=followup
-            )
+            queued, begun = await self._begin(msg, queue_followup=followup)
         except StoreUnavailable:
-            # The turn itself will tell the user; nothing was queued that needs taking back.
-            return Queued.NOT_IN_THREAD if followup else Queued.ALREADY
+            return None if followup else Admitted(msg)  # the turn itself will tell the user
+        if queued is Queued.NOT_IN_THREAD and followup:
+            return None
+        return Admitted(msg, begun, joined_queue=queued is Queued.JOINED)
 
-    async def run(self, msg: Incoming, client: AsyncWebClient) -> str:
-        """Answer `msg` at most once across retries and replicas; returns the outcome."""
+    def start(self, admitted: Admitted, client: AsyncWebClient) -> asyncio.Task[str]:
+        """Run the turn as a task, after Slack's request is acked; remembered until it ends so
+        a shutdown can wait for it (`drain`)."""
+        task = asyncio.ensure_future(self.run(admitted, client))
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+        return task
+
+    async def run(self, admitted: Admitted, client: AsyncWebClient) -> str:
+        """Answer the message at most once across retries and replicas; returns the outcome."""
+        msg = admitted.msg
         turn = TurnLog()
         turn.fields.update(
             kind=msg.kind,
@@ -189,7 +211,7 @@ class TurnRunner:
             turn.fields["text"] = repr(msg.text[:200])
         outcome = "error"
         try:
-            outcome = await self._run(msg, client, turn)
+            outcome = await self._run(admitted, client, turn)
         except Exception:
             # A bug must not leave the user with silence or a stuck placeholder.
             outcome = "internal_error"
@@ -200,8 +222,8 @@ class TurnRunner:
             else:
                 await self._post(client, msg, failure)
         finally:
-            if outcome != "ok" and (outcome != "duplicate" or msg.joined_queue):
-                # It may hold a place in the thread's queue (see `reserve`) that it never used.
+            if outcome != "ok" and (outcome != "duplicate" or admitted.joined_queue):
+                # It may hold a place in the thread's queue (see `admit`) that it never used.
                 # A duplicate leaves a place it found alone: it belongs to the delivery that is
                 # being answered.
                 await self.store.dequeue(msg.thread_id, msg.ts)
@@ -210,24 +232,32 @@ class TurnRunner:
             log.info("turn %s", turn.line())
         return outcome
 
-    async def _begin(self, msg: Incoming, claims: list[str]) -> Begun:
-        """One round trip: the dedup claims, this channel's settings, the user's usage today,
-        and for a message that starts a thread, that thread's lock (see `Begun.held`)."""
-        new_thread = msg.thread_ts == msg.ts
+    async def _begin(
+        self, msg: Incoming, *, queue_followup: bool | None = None
+    ) -> tuple[Queued, Begun]:
+        """One round trip: the dedup claims, this channel's settings, the user's usage today;
+        with `queue_followup` set (a reply, before the ack) the thread's queue (see `admit`),
+        else, for a message that starts a thread, that thread's lock (see `Begun.held`)."""
+        claims = claim_names(msg)
+        new_thread = queue_followup is None and msg.thread_ts == msg.ts
         with redis_unavailable():
             async with self.store.redis.pipeline(transaction=False) as pipe:
                 self.store.queue_claims(pipe, claims, self.pending_ttl)
                 self.config.queue_read(pipe, msg.team, msg.channel)
                 self.ledger.queue_user_today(pipe, msg.team, msg.user)
                 token = self.store.queue_take_new_thread(pipe, msg.thread_id) if new_thread else ""
+                queued = queue_followup is not None and self.store.queue_enqueue(
+                    pipe, msg.thread_id, msg.ts, require_history=queue_followup
+                )
                 results = await pipe.execute()
         n = len(claims)
-        return Begun(
+        begun = Begun(
             first=[bool(r) for r in results[:n]],
             effective=self.config.effective_from(results[n], results[n + 1]),
             used_today=self.ledger.tokens_from(results[n + 2]),
             held=token if new_thread and results[n + 3] else None,
         )
+        return Queued(int(results[n + 3])) if queued else Queued.NOT_IN_THREAD, begun
 
     def _queue_finish(
         self, msg: Incoming, claims: list[str], usage: Usage | None
@@ -255,16 +285,16 @@ class TurnRunner:
             # The pending TTL still covers Slack's quick retries.
             log.error("could not keep claims of %s (%s)", msg.thread_id, type(exc).__name__)
 
-    async def _run(self, msg: Incoming, client: AsyncWebClient, turn: TurnLog) -> str:
-        claims = [f"msg:{msg.team}:{msg.channel}:{msg.ts}"]
-        if msg.event_id:
-            claims.append(f"ev:{msg.team}:{msg.event_id}")
-        try:
-            begun = await self._begin(msg, claims)
-        except StoreUnavailable:
-            await self._post(client, msg, notice(f":warning: {StoreUnavailable.user_message}"))
-            return "store_unavailable"
-        turn.step("begin")
+    async def _run(self, admitted: Admitted, client: AsyncWebClient, turn: TurnLog) -> str:
+        msg, begun = admitted.msg, admitted.begun
+        claims = claim_names(msg)
+        if begun is None:
+            try:
+                _, begun = await self._begin(msg)
+            except StoreUnavailable:
+                await self._post(client, msg, notice(f":warning: {StoreUnavailable.user_message}"))
+                return "store_unavailable"
+            turn.step("begin")
         try:
             return await self._respond(msg, client, turn, claims, begun)
         finally:

@@ -121,17 +121,18 @@ async def test_every_subscribed_event_type_is_taken_by_the_events_middleware() -
     from slack_bolt.request.async_request import AsyncBoltRequest
 
     from bot.slack_app import Events
+    from bot.turns import Admitted
     from tests.slackbot_harness import envelope
 
     class Runner:
         def __init__(self) -> None:
             self.started: list[Any] = []
 
-        async def reserve(self, *args: Any, **kw: Any) -> bool:
-            return True
+        async def admit(self, incoming: Any) -> Any:
+            return Admitted(incoming)
 
-        def start(self, incoming: Any, client: Any) -> None:
-            self.started.append(incoming)
+        def start(self, admitted: Any, client: Any) -> None:
+            self.started.append(admitted.msg)
 
     runner = Runner()
     middleware = Events(runner, client=None, signing_secret=None).middleware()  # type: ignore[arg-type]

@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.history import Queued
 from bot.slack_app import Events
+from bot.turns import Admitted
 from tests.fakes.slack import BOT_USER, TEAM
 from tests.slackbot_harness import SIGNING_SECRET, envelope, mention, sign
 
@@ -24,14 +24,14 @@ from tests.slackbot_harness import SIGNING_SECRET, envelope, mention, sign
 class Runner:
     def __init__(self) -> None:
         self.started: list[Any] = []
-        self.reserved: list[tuple[Any, ...]] = []
+        self.admitted: list[Any] = []
 
-    async def reserve(self, *args: Any, followup: bool) -> Queued:
-        self.reserved.append(args)
-        return Queued.JOINED
+    async def admit(self, incoming: Any) -> Any:
+        self.admitted.append(incoming)
+        return Admitted(incoming)
 
-    def start(self, incoming: Any, client: Any) -> None:
-        self.started.append(incoming)
+    def start(self, admitted: Any, client: Any) -> None:
+        self.started.append(admitted.msg)
 
 
 def headers_for(raw: str, content_type: str = "application/json", **extra: str) -> dict[str, str]:
