@@ -9,8 +9,8 @@ braces is a Redis Cluster hash tag, so a thread's history and lock live in one s
 | ``{p}v1:lock:{<thread>}``    | string | `turn()` or `queue_take_new_thread` | lock timeout    |
 | ``{p}v1:once:<name>``        | string | `claim()` (SET NX EX)               | given per claim |
 | ``{p}v1:engaged:{<thread>}`` | string | a Slack turn that saved nothing     | history TTL     |
-| ``{p}v1:wait:{<thread>}``    | zset   | `enqueue`, `turn()`                 | 2 × stale time  |
-| ``{p}v1:beat:{<thread>}``    | zset   | `enqueue`, `turn()`                 | 2 × stale time  |
+| ``{p}v1:wait:{<thread>}``    | zset   | `queue_enqueue`, `turn()`           | 2 × stale time  |
+| ``{p}v1:beat:{<thread>}``    | zset   | `queue_enqueue`, `turn()`           | 2 × stale time  |
 
 ``<thread>`` is an opaque id chosen by the caller: ``team:channel:thread_ts`` for Slack,
 ``cli:NAME`` for ``python -m bot ask --thread NAME``. Each list item is a JSON object
@@ -131,7 +131,7 @@ def redis_unavailable() -> Iterator[None]:
 
 
 class Queued(enum.IntEnum):
-    """What `HistoryStore.enqueue` did."""
+    """What `HistoryStore.queue_enqueue`'s command did."""
 
     NOT_IN_THREAD = 0
     """`require_history` and the thread has no history: nothing was done."""
@@ -181,7 +181,6 @@ class HistoryStore:
         self.lock_wait = lock_timeout if lock_wait is None else lock_wait
         self._release = redis.register_script(_RELEASE)
         self._acquire_script = redis.register_script(_ACQUIRE)
-        self._enqueue_script = redis.register_script(_ENQUEUE)
         self.stale_ms = 5000
 
     def history_key(self, thread: str) -> str:
@@ -238,48 +237,33 @@ class HistoryStore:
             raw = await self.redis.lrange(self.history_key(thread), -limit if limit else 0, -1)
         return _decode(raw)
 
-    def _enqueue_call(
-        self, thread: str, position: str, require_history: bool
-    ) -> tuple[list[str], list[str | int]] | None:
-        """Keys and arguments of `_ENQUEUE`, or None when `position` is not a Slack ts."""
+    def queue_enqueue(
+        self, pipe: Pipeline, thread: str, position: str, *, require_history: bool
+    ) -> bool:
+        """Add a command to `pipe` that takes the message's place in the thread's queue now (the
+        turn that follows keeps it); nothing is done when `require_history` and the thread has
+        none (not a thread the bot is in). Its result goes to `Queued(...)`. Sent as EVAL (see
+        `_COMMIT`). Returns False, adding nothing, when `position` is not a Slack ts."""
         try:
             score = float(position)
         except ValueError:
-            return None
+            return False
         keys = [
             self.waiters_key(thread),
             self.heartbeat_key(thread),
             self.history_key(thread),
             self.engaged_key(thread),
         ]
-        args: list[str | int] = [
+        pipe.eval(
+            _ENQUEUE,
+            len(keys),
+            *keys,
             position,
             repr(score),
             int(time.time() * 1000),
             self.stale_ms,
             1 if require_history else 0,
-        ]
-        return keys, args
-
-    async def enqueue(self, thread: str, position: str, *, require_history: bool) -> Queued:
-        """Take a place in the thread's queue now; the turn that follows keeps it. Nothing is
-        done when `require_history` and the thread has none (not a thread the bot is in)."""
-        call = self._enqueue_call(thread, position, require_history)
-        if call is None:
-            return Queued.NOT_IN_THREAD
-        with redis_unavailable():
-            return Queued(int(await self._enqueue_script(keys=call[0], args=call[1])))
-
-    def queue_enqueue(
-        self, pipe: Pipeline, thread: str, position: str, *, require_history: bool
-    ) -> bool:
-        """`enqueue` as a command in the caller's pipeline (EVAL, see `_COMMIT`); its result goes
-        to `Queued(...)`. False (nothing added) when `position` is not a Slack ts."""
-        call = self._enqueue_call(thread, position, require_history)
-        if call is None:
-            return False
-        keys, args = call
-        pipe.eval(_ENQUEUE, len(keys), *keys, *args)
+        )
         return True
 
     async def dequeue(self, thread: str, position: str) -> None:

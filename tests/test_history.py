@@ -170,11 +170,16 @@ async def test_store_enqueue_says_who_queued_the_message(redis_client: Redis) ->
     """The first delivery of a message joins the queue; a second finds it there; a follow-up
     in a thread without history is not queued at all."""
     store = store_on(redis_client)
-    assert await store.enqueue("T:C:q", "1.000200", require_history=False) is Queued.JOINED
-    assert await store.enqueue("T:C:q", "1.000200", require_history=False) is Queued.ALREADY
-    assert await store.enqueue("T:C:none", "1.000300", require_history=True) is (
-        Queued.NOT_IN_THREAD
-    )
+
+    async def enqueue(thread: str, position: str, require_history: bool) -> Queued:
+        async with redis_client.pipeline(transaction=False) as pipe:
+            assert store.queue_enqueue(pipe, thread, position, require_history=require_history)
+            (result,) = await pipe.execute()
+        return Queued(int(result))
+
+    assert await enqueue("T:C:q", "1.000200", False) is Queued.JOINED
+    assert await enqueue("T:C:q", "1.000200", False) is Queued.ALREADY
+    assert await enqueue("T:C:none", "1.000300", True) is Queued.NOT_IN_THREAD
     assert await redis_client.zcard(store.waiters_key("T:C:none")) == 0
     await store.dequeue("T:C:q", "1.000200")
     assert await redis_client.zcard(store.waiters_key("T:C:q")) == 0
