@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -112,52 +111,6 @@ def test_manifest_socket_mode_has_no_urls() -> None:
     assert doc["settings"]["socket_mode_enabled"] is True
     assert "request_url" not in doc["settings"]["event_subscriptions"]
     assert "url" not in doc["features"]["slash_commands"][0]
-
-
-async def test_every_subscribed_event_type_is_taken_by_the_events_middleware() -> None:
-    """Each Bolt event type in SUBSCRIPTIONS starts a turn and is acked 200 by the events
-    middleware; anything else goes on to Bolt's listeners (`next`)."""
-    from slack_bolt.context.async_context import AsyncBoltContext
-    from slack_bolt.request.async_request import AsyncBoltRequest
-
-    from bot.slack_app import Events
-    from bot.turns import Admitted
-    from tests.slackbot_harness import envelope
-
-    class Runner:
-        def __init__(self) -> None:
-            self.started: list[Any] = []
-
-        async def admit(self, incoming: Any) -> Any:
-            return Admitted(incoming)
-
-        def start(self, admitted: Any, client: Any) -> None:
-            self.started.append(admitted.msg)
-
-    runner = Runner()
-    middleware = Events(runner, client=None, signing_secret=None).middleware()  # type: ignore[arg-type]
-    nexts: list[str] = []
-
-    async def dispatch(body: dict[str, Any]) -> Any:
-        async def next_() -> None:
-            nexts.append(body.get("type") or body.get("command", "?"))
-
-        request = AsyncBoltRequest(body=json.dumps(body), mode="socket_mode")
-        context = AsyncBoltContext({"bot_user_id": "UBOT", "team_id": "T1"})
-        return await middleware(body=body, context=context, request=request, next=next_)
-
-    for event_type in SUBSCRIPTIONS:
-        event = {"type": event_type, "text": "<@UBOT> hi", "user": "U1", "ts": "1.1"}
-        if event_type == "message":  # a direct message: answered without a mention
-            event.update(channel="D1", channel_type="im")
-        response = await dispatch(envelope(event))
-        assert response is not None and response.status == 200, event_type
-        assert runner.started[-1].ts == "1.1", event_type
-    assert nexts == []
-    assert await dispatch(envelope({"type": "reaction_added", "user": "U1"})) is None
-    assert await dispatch({"command": "/gpt", "text": "help"}) is None
-    assert nexts == ["event_callback", "/gpt"]
-    assert len(runner.started) == len(SUBSCRIPTIONS)
 
 
 def doctor(

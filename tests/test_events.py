@@ -1,8 +1,9 @@
-"""`slack_app.Events.direct`: the HTTP endpoint's way past Bolt for signed events of the bot's own.
+"""`slack_app.Events`: the Bolt middleware that takes the bot's event types, and `direct`, the
+HTTP endpoint's way past Bolt for signed events of those types.
 
-It must take only what Bolt would have handed to the events middleware, with the same facts
-(team from the body as Bolt reads it, Slack's retry headers), and leave everything else to Bolt.
-The end-to-end suites run every event through it; these pin down its edges.
+`direct` must take only what Bolt would have handed to the middleware, with the same facts (team
+from the body as Bolt reads it, Slack's retry headers), and leave everything else to Bolt. The
+end-to-end suites run every event through them; these pin down their edges.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from urllib.parse import urlencode
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.slack_app import Events
+from bot.slack_app import SUBSCRIPTIONS, Events
 from bot.turns import Admitted
 from tests.fakes.slack import BOT_USER, TEAM
 from tests.slackbot_harness import SIGNING_SECRET, envelope, mention, sign
@@ -117,3 +118,33 @@ async def test_direct_leaves_bolt_everything_else() -> None:
     socket = Events(runner, client=None, signing_secret=None)  # type: ignore[arg-type]
     await learn_identity(socket)
     assert await socket.direct(raw, headers_for(raw)) is False
+
+
+async def test_every_subscribed_event_type_is_taken_by_the_events_middleware() -> None:
+    """Each Bolt event type in SUBSCRIPTIONS (the table the manifest is built from) starts a
+    turn and is acked 200 by the events middleware; anything else goes on to Bolt's listeners
+    (`next`)."""
+    runner = Runner()
+    middleware = Events(runner, client=None, signing_secret=None).middleware()  # type: ignore[arg-type]
+    nexts: list[str] = []
+
+    async def dispatch(body: dict[str, Any]) -> Any:
+        async def next_() -> None:
+            nexts.append(body.get("type") or body.get("command", "?"))
+
+        request = AsyncBoltRequest(body=json.dumps(body), mode="socket_mode")
+        context = AsyncBoltContext({"bot_user_id": "UBOT", "team_id": "T1"})
+        return await middleware(body=body, context=context, request=request, next=next_)
+
+    for event_type in SUBSCRIPTIONS:
+        event = {"type": event_type, "text": "<@UBOT> hi", "user": "U1", "ts": "1.1"}
+        if event_type == "message":  # a direct message: answered without a mention
+            event.update(channel="D1", channel_type="im")
+        response = await dispatch(envelope(event))
+        assert response is not None and response.status == 200, event_type
+        assert runner.started[-1].ts == "1.1", event_type
+    assert nexts == []
+    assert await dispatch(envelope({"type": "reaction_added", "user": "U1"})) is None
+    assert await dispatch({"command": "/gpt", "text": "help"}) is None
+    assert nexts == ["event_callback", "/gpt"]
+    assert len(runner.started) == len(SUBSCRIPTIONS)
