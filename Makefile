@@ -17,8 +17,8 @@ run: install
 	$(PY) -m bot
 
 lint: install
-	$(VENV)/bin/ruff check bot tests bench
-	$(VENV)/bin/ruff format --check bot tests bench
+	$(VENV)/bin/ruff check bot tests bench fakes
+	$(VENV)/bin/ruff format --check bot tests bench fakes
 	$(VENV)/bin/mypy
 
 test: lint

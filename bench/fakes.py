@@ -18,9 +18,9 @@ import sys
 import threading
 from typing import Any
 
-from tests.fakes.azure import FakeAzure
-from tests.fakes.server_thread import free_port
-from tests.fakes.slack import FakeSlack
+from fakes.azure import FakeAzure
+from fakes.server_thread import free_port
+from fakes.slack import FakeSlack
 
 TOKEN = re.compile(r"bench-(\d+)")
 

@@ -41,9 +41,9 @@ from typing import Any
 import aiohttp
 import redis
 
-from tests.fakes.server_thread import free_port
-from tests.redis_server import RedisServer
-from tests.slackbot_harness import SIGNING_SECRET, envelope, mention, sign
+from fakes.redis_server import RedisServer
+from fakes.server_thread import free_port
+from fakes.slack_requests import SIGNING_SECRET, envelope, mention, sign
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -554,7 +554,7 @@ async def main_async(args: argparse.Namespace) -> list[Level]:
                     target.stop()
     finally:
         fakes.stop()
-        redis_server.remove()
+        redis_server.stop()
     return levels
 
 

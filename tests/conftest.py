@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from redis.asyncio import Redis
 
-from tests.fakes.azure import FakeAzure, default_answer
-from tests.fakes.slack import FakeSlack
-from tests.redis_server import RedisServer
+from fakes.azure import FakeAzure, default_answer
+from fakes.redis_server import RedisServer
+from fakes.slack import FakeSlack
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -15,7 +15,7 @@ from bot.app import build_transport
 from bot.azure_openai import AzureOpenAIClient, supports_stream_usage
 from bot.chat_types import ChatOptions, ChatResult, Message
 from bot.retry import RetryPolicy
-from tests.fakes.azure import BAD_KEY, FakeAzure, Fault
+from fakes.azure import BAD_KEY, FakeAzure, Fault
 
 MESSAGES: list[Message] = [
     {"role": "system", "content": "Be brief."},

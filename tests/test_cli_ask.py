@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.fakes.azure import FakeAzure, Fault
+from fakes.azure import FakeAzure, Fault
 
 
 def run_ask(

@@ -10,10 +10,11 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.fakes.azure import FakeAzure
-from tests.fakes.slack import TEAM, FakeSlack, context_text, message_text
-from tests.redis_server import RedisServer
-from tests.slackbot_harness import BotProcess, bot_env, final_thread, mention, message, wait_until
+from fakes.azure import FakeAzure
+from fakes.redis_server import RedisServer
+from fakes.slack import TEAM, FakeSlack, context_text, message_text
+from fakes.slack_requests import mention, message
+from tests.slackbot_harness import BotProcess, bot_env, final_thread, wait_until
 
 ADMIN = "UADMIN001"
 USER = "UUSER0001"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.slack_app import BASE_SCOPES, SCOPES_FOR_EVENT, SUBSCRIPTIONS
-from tests.fakes.azure import FakeAzure
-from tests.fakes.slack import FakeSlack
+from fakes.azure import FakeAzure
+from fakes.slack import FakeSlack
 from tests.slackbot_harness import bot_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,7 +157,7 @@ def test_doctor_flags_missing_scope(
     azure: FakeAzure, slack: FakeSlack, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A token without users:read gets ✗ slack scopes naming it and how to add it."""
-    import tests.fakes.slack as fake
+    import fakes.slack as fake
 
     monkeypatch.setattr(fake, "SCOPES", fake.SCOPES.replace(",users:read", ""))
     done = doctor(azure, slack, redis_url)

@@ -18,8 +18,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.slack_app import SUBSCRIPTIONS, Events
 from bot.turns import Admitted
-from tests.fakes.slack import BOT_USER, TEAM
-from tests.slackbot_harness import SIGNING_SECRET, envelope, mention, sign
+from fakes.slack import BOT_USER, TEAM
+from fakes.slack_requests import SIGNING_SECRET, envelope, mention, sign
 
 
 class Runner:

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from bot.app import build_asgi, build_slack_bot
 from bot.settings import load_settings
-from tests.fakes.azure import FakeAzure
-from tests.fakes.slack import TEAM, FakeSlack
-from tests.slackbot_harness import SIGNING_SECRET, envelope, mention, sign
+from fakes.azure import FakeAzure
+from fakes.slack import TEAM, FakeSlack
+from fakes.slack_requests import SIGNING_SECRET, envelope, mention, sign
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 COUNTS: dict[str, int] = {}

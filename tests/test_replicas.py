@@ -17,10 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis as redis_sync
 
-from tests.fakes.azure import FakeAzure
-from tests.fakes.slack import FakeSlack, message_text
-from tests.redis_server import RedisServer
-from tests.slackbot_harness import BotProcess, bot_env, final_thread, mention, message, wait_until
+from fakes.azure import FakeAzure
+from fakes.redis_server import RedisServer
+from fakes.slack import FakeSlack, message_text
+from fakes.slack_requests import mention, message
+from tests.slackbot_harness import BotProcess, bot_env, final_thread, wait_until
 
 SOAK = os.environ.get("SOAK") == "1"
 EVENTS = 1200 if SOAK else 150

@@ -8,18 +8,10 @@ import sys
 
 import redis as redis_sync
 
-from tests.fakes.azure import FakeAzure, Fault, count_tokens
-from tests.fakes.slack import FakeSlack, SlackFault
-from tests.slackbot_harness import (
-    SIGNING_SECRET,
-    BotProcess,
-    bot_env,
-    envelope,
-    final_thread,
-    mention,
-    sign,
-    wait_until,
-)
+from fakes.azure import FakeAzure, Fault, count_tokens
+from fakes.slack import FakeSlack, SlackFault
+from fakes.slack_requests import SIGNING_SECRET, envelope, mention, sign
+from tests.slackbot_harness import BotProcess, bot_env, final_thread, wait_until
 
 WRONG_KEY = "sk-RECOGNISABLE-wrong-azure-key-7d1e"
 

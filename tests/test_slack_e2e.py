@@ -12,20 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.fakes.azure import BAD_KEY, DEPLOYMENT_NOT_FOUND, FakeAzure, Fault
-from tests.fakes.slack import BOT_ID, BOT_USER, FakeSlack, SlackFault, context_text, message_text
-from tests.redis_server import RedisServer
-from tests.slackbot_harness import (
-    SIGNING_SECRET,
-    BotProcess,
-    bot_env,
-    final_thread,
-    mention,
-    message,
-    new_ts,
-    sign,
-    wait_until,
-)
+from fakes.azure import BAD_KEY, DEPLOYMENT_NOT_FOUND, FakeAzure, Fault
+from fakes.redis_server import RedisServer
+from fakes.slack import BOT_ID, BOT_USER, FakeSlack, SlackFault, context_text, message_text
+from fakes.slack_requests import SIGNING_SECRET, mention, message, new_ts, sign
+from tests.slackbot_harness import BotProcess, bot_env, final_thread, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +279,7 @@ def test_unsigned_or_stale_requests_get_401(
     bot: BotProcess, slack: FakeSlack, azure: FakeAzure, case: str
 ) -> None:
     """Bad or missing signatures and timestamps over 5 minutes off get 401 and no work."""
-    from tests.slackbot_harness import envelope
+    from fakes.slack_requests import envelope
 
     body = json.dumps(envelope(mention("sneaky", channel="C9")))
     now = int(time.time())

@@ -8,19 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from fakes.azure import FakeAzure, Fault
+from fakes.redis_server import RedisServer
+from fakes.slack import FakeSlack, SlackFault, context_text, message_text
+from fakes.slack_requests import envelope, mention, message
 from tests.conftest import _need_redis_server
-from tests.fakes.azure import FakeAzure, Fault
-from tests.fakes.slack import FakeSlack, SlackFault, context_text, message_text
-from tests.redis_server import RedisServer
-from tests.slackbot_harness import (
-    BotProcess,
-    bot_env,
-    envelope,
-    final_thread,
-    mention,
-    message,
-    wait_until,
-)
+from tests.slackbot_harness import BotProcess, bot_env, final_thread, wait_until
 
 
 @pytest.fixture

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.azure import FakeAzure, Fault
-from tests.fakes.slack import FakeSlack, context_text, message_text
-from tests.redis_server import RedisServer
-from tests.slackbot_harness import BotProcess, bot_env, final_thread, mention
+from fakes.azure import FakeAzure, Fault
+from fakes.redis_server import RedisServer
+from fakes.slack import FakeSlack, context_text, message_text
+from fakes.slack_requests import mention
+from tests.slackbot_harness import BotProcess, bot_env, final_thread
 
 WORDS = " ".join(f"word{i}" for i in range(12))
 

@@ -9,7 +9,7 @@ import time
 
 import redis
 
-from tests.fakes.server_thread import free_port
+from fakes.server_thread import free_port
 
 
 class RedisServer:
@@ -19,10 +19,12 @@ class RedisServer:
         self.extra_args = extra_args
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._dir = tempfile.mkdtemp(prefix="bot-redis-")
+        self._dir = ""
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        """Start (or restart after `stop`) the server; its working directory is new each time."""
+        self._dir = tempfile.mkdtemp(prefix="bot-redis-")
         self.proc = subprocess.Popen(
             [
                 "redis-server",
@@ -60,9 +62,6 @@ class RedisServer:
             self.proc.terminate()
             self.proc.wait(10)
             self.proc = None
-
-    def remove(self) -> None:
-        self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def flush(self) -> None:

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes.server_thread import ServerThread
+from fakes.server_thread import ServerThread
 
 BOT_USER = "UBOT00001"
 BOT_ID = "BBOT00001"

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.server_thread import ServerThread
+from fakes.server_thread import ServerThread
 
 KNOWN_VERSIONS = {
     "2023-05-15",
