@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
 Role = Literal["system", "user", "assistant"]
+
+DeltaCallback = Callable[[str], Awaitable[None]]
+"""Receives each piece of a streamed answer as it arrives."""
 
 
 class Message(TypedDict):

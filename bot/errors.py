@@ -18,10 +18,16 @@ BotError                      .user_message: safe to post in Slack (no secrets, 
         └── StreamInterrupted the stream stopped before `[DONE]`; .partial holds what arrived
 ```
 
-Third-party errors (httpx, redis) are translated at the boundary with ``raise ... from``.
+Third-party errors (httpx, redis) are translated at the boundary with ``raise ... from``; for Redis
+that boundary is `redis_unavailable()`, used by every module that talks to Redis.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from redis import exceptions as redis_errors
 
 
 class BotError(Exception):
@@ -161,3 +167,18 @@ class StreamInterrupted(AzureUnavailable):
     def __init__(self, message: str | None = None, *, partial: str = "", **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.partial = partial
+
+
+REDIS_ERRORS = (redis_errors.RedisError, OSError, RuntimeError)
+"""What a lost Redis connection can raise. Under uvloop, writing to a connection the server has
+closed raises RuntimeError ("unable to perform operation on <TCPTransport closed=True>") rather
+than a redis ConnectionError; the Redis-outage test under load found it."""
+
+
+@contextlib.contextmanager
+def redis_unavailable() -> Iterator[None]:
+    """Translate redis-py's errors into `StoreUnavailable`, at the store boundary."""
+    try:
+        yield
+    except REDIS_ERRORS as exc:
+        raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc

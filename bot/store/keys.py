@@ -1,0 +1,62 @@
+"""Every Redis key the bot writes, named in one place.
+
+Keys carry a configurable prefix (``BOT_REDIS_PREFIX``, default ``bot:``) and a schema version
+(``v1``). A part in braces is a Redis Cluster hash tag: every key of one thread shares the tag
+``{team:channel:thread_ts}``, so each Lua script touches a single slot and the bot runs on a
+cluster without cross-slot commands.
+
+| key                                 | type   | holds                                         | expiry               |
+|-------------------------------------|--------|-----------------------------------------------|----------------------|
+| ``{p}v1:hist:{<thread>}``           | list   | the thread's messages, JSON, oldest first     | history TTL          |
+| ``{p}v1:lock:{<thread>}``           | string | the token of the turn that holds the thread   | lock timeout         |
+| ``{p}v1:wait:{<thread>}``           | zset   | messages waiting for the lock, by Slack ts    | 2 × stale time       |
+| ``{p}v1:beat:{<thread>}``           | zset   | each waiter's last heartbeat (ms)             | 2 × stale time       |
+| ``{p}v1:engaged:{<thread>}``        | string | the bot answered here (if only with an error) | history TTL          |
+| ``{p}v1:once:<claim>``              | string | dedup claim: ``msg:team:channel:ts``, ``ev:team:event_id`` | pending, then done TTL |
+| ``{p}v1:cfg:<team>:ws``             | hash   | workspace defaults, setting → JSON value      | none                 |
+| ``{p}v1:cfg:<team>:ch:<channel>``   | hash   | one channel's overrides, setting → JSON value | none                 |
+| ``{p}v1:usage:<team>:<YYYYMMDD>``   | hash   | the day's token counters (see `bot.usage`)    | 90 days              |
+
+``<thread>`` is an opaque id chosen by the caller: ``team:channel:thread_ts`` for Slack,
+``cli:NAME`` for ``python -m bot ask --thread NAME``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+SCHEMA_VERSION = "v1"
+
+
+class Keys:
+    """Builds the bot's Redis keys for one prefix; the schema is in the module docstring."""
+
+    def __init__(self, prefix: str = "bot:") -> None:
+        self.base = f"{prefix}{SCHEMA_VERSION}:"
+
+    def history(self, thread: str) -> str:
+        return f"{self.base}hist:{{{thread}}}"
+
+    def lock(self, thread: str) -> str:
+        return f"{self.base}lock:{{{thread}}}"
+
+    def waiters(self, thread: str) -> str:
+        return f"{self.base}wait:{{{thread}}}"
+
+    def beats(self, thread: str) -> str:
+        return f"{self.base}beat:{{{thread}}}"
+
+    def engaged(self, thread: str) -> str:
+        return f"{self.base}engaged:{{{thread}}}"
+
+    def claim(self, name: str) -> str:
+        return f"{self.base}once:{name}"
+
+    def workspace_settings(self, team: str) -> str:
+        return f"{self.base}cfg:{team}:ws"
+
+    def channel_settings(self, team: str, channel: str) -> str:
+        return f"{self.base}cfg:{team}:ch:{channel}"
+
+    def usage_day(self, team: str, day: dt.date) -> str:
+        return f"{self.base}usage:{team}:{day:%Y%m%d}"

@@ -1,0 +1,13 @@
+-- A turn's five usage counters and the day's expiry, in one command (fields: see bot.usage).
+-- KEYS[1] the day's usage hash
+-- ARGV[1] channel  ARGV[2] user  ARGV[3] prompt  ARGV[4] completion  ARGV[5] total
+-- ARGV[6] retention seconds
+-- Returns 1.
+local ch = 'ch:' .. ARGV[1] .. ':'
+redis.call('hincrby', KEYS[1], ch .. 'p', ARGV[3])
+redis.call('hincrby', KEYS[1], ch .. 'c', ARGV[4])
+redis.call('hincrby', KEYS[1], ch .. 't', ARGV[5])
+redis.call('hincrby', KEYS[1], 'u:' .. ARGV[2] .. ':t', ARGV[5])
+redis.call('hincrby', KEYS[1], 'cu:' .. ARGV[1] .. ':' .. ARGV[2] .. ':t', ARGV[5])
+redis.call('expire', KEYS[1], ARGV[6])
+return 1

@@ -1,0 +1,240 @@
+"""Thread history and the per-thread lock and queue, on an injected `redis.asyncio` client.
+
+A turn holds its thread's lock from reading the history to writing the new messages, so
+concurrent messages in a thread are answered one after another and each sees the turns before it.
+Waiting turns queue by position (the Slack message ts), so they are answered in the order they
+were written, also across replicas; a waiter that stops heartbeating (its replica died) drops out
+after `stale_ms`, and the lock itself expires after `lock_timeout`, so a crashed replica cannot
+wedge a thread.
+
+Round trips are kept low on purpose (the benchmark counts them): taking the lock and reading the
+history is one script; a thread's first message, which has no history, takes the lock in the
+caller's own first round trip instead (`queue_take_new_thread`). Appending the turn, trimming,
+refreshing the TTL and releasing the lock is one more script, sent in one pipeline with whatever
+the caller queued on `ThreadTurn.commit` (dedup claims, usage). That pipeline is not a MULTI: the
+turn is atomic in its script, and the bookkeeping beside it needs no transaction with it (a lost
+connection can lose a usage count, never half a turn); in Redis Cluster each command can go to
+its own slot.
+
+Each list item is a JSON object ``{"role", "content", "tokens"}``; ``tokens`` is the best known
+token count of that message. The same code runs on a real Redis and on fakeredis (the embedded
+store used when ``REDIS_URL`` is unset).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from bot.chat_types import StoredMessage
+from bot.errors import REDIS_ERRORS, ThreadBusy, redis_unavailable
+from bot.store.batch import Batch, Result
+from bot.store.keys import Keys
+from bot.store.scripts import Script
+
+_ACQUIRE = Script("acquire")
+_ENQUEUE = Script("enqueue")
+_COMMIT = Script("commit")
+_RELEASE = Script("release")
+
+
+class Queued(enum.IntEnum):
+    """What `ThreadStore.queue_enqueue` did (the values are the script's replies)."""
+
+    NOT_IN_THREAD = 0
+    """`require_history` and the thread has no history: nothing was done."""
+    ALREADY = 1
+    """The message already had its place (another delivery of it put it there)."""
+    JOINED = 2
+    """This call gave the message its place; a delivery that then turns out to be a duplicate
+    must take it back (`dequeue`), or the thread's next message waits for it to go stale."""
+
+
+@dataclass(slots=True)
+class HeldLock:
+    """A new thread's lock taken in the caller's first round trip (`queue_take_new_thread`).
+    `ThreadStore.turn` takes it over; until then the caller must `release` it."""
+
+    token: str
+    taken_over: bool = False
+
+
+class ThreadTurn:
+    """A held thread lock plus the history read under it.
+
+    `save()` queues messages; `commit` is the batch that writes them, with the lock release, when
+    the `ThreadStore.turn` block exits normally. Callers add their own bookkeeping to `commit` so
+    it rides in the same round trip.
+    """
+
+    def __init__(self, history: list[StoredMessage], commit: Batch) -> None:
+        self.history = history
+        self.commit = commit
+        self.pending: list[StoredMessage] = []
+
+    def save(self, *messages: StoredMessage) -> None:
+        self.pending.extend(messages)
+
+
+class ThreadStore:
+    """Everything the bot keeps per thread. Methods raise `StoreUnavailable` on Redis errors,
+    except the best-effort clean-ups (`dequeue`, `release`)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        *,
+        max_messages: int = 40,
+        ttl_seconds: int = 30 * 86_400,
+        lock_timeout: float = 120.0,
+        lock_wait: float | None = None,
+        stale_ms: int = 5000,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.max_messages = max_messages
+        self.ttl_seconds = ttl_seconds
+        self.lock_timeout = lock_timeout
+        self.lock_wait = lock_timeout if lock_wait is None else lock_wait
+        self.stale_ms = stale_ms
+
+    async def ping(self) -> bool:
+        """True when Redis answers; never raises (used by /readyz)."""
+        try:
+            return bool(await self.redis.ping())
+        except REDIS_ERRORS:
+            return False
+
+    def queue_engage(self, batch: Batch, thread: str) -> None:
+        """Mark the thread as one the bot answered in, even if only with an error message, so
+        a plain "try again" reply in it is answered too. (Saved history marks it as well.)"""
+        batch.pipe.set(self.keys.engaged(thread), "1", ex=self.ttl_seconds)
+
+    def queue_enqueue(
+        self, batch: Batch, thread: str, position: str, *, require_history: bool
+    ) -> Result[Queued]:
+        """Take the message's place in the thread's queue now (its turn keeps it later). With
+        `require_history`, only in a thread the bot is in. A `position` that is not a Slack ts
+        queues nothing and reads as `NOT_IN_THREAD`."""
+        try:
+            score = float(position)
+        except ValueError:
+            return batch.step(lambda _: Queued.NOT_IN_THREAD)
+        _ENQUEUE.queue(
+            batch.pipe,
+            [
+                self.keys.waiters(thread),
+                self.keys.beats(thread),
+                self.keys.history(thread),
+                self.keys.engaged(thread),
+            ],
+            [position, repr(score), _now_ms(), self.stale_ms, 1 if require_history else 0],
+        )
+        return batch.step(lambda replies: Queued(int(replies[0])))
+
+    def queue_take_new_thread(self, batch: Batch, thread: str) -> Result[HeldLock | None]:
+        """Take the lock of a thread whose first message is being answered (`SET NX PX`). Such a
+        thread has no history, so `turn(held=...)` then skips its own lock-and-read round trip."""
+        token = secrets.token_hex(8)
+        batch.pipe.set(self.keys.lock(thread), token, nx=True, px=int(self.lock_timeout * 1000))
+        return batch.step(lambda replies: HeldLock(token) if replies[0] else None)
+
+    async def dequeue(self, thread: str, position: str) -> None:
+        """Leave the queue without taking the lock (the turn ended early). Best effort."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zrem(self.keys.waiters(thread), position)
+                pipe.zrem(self.keys.beats(thread), position)
+                await pipe.execute()
+
+    async def release(self, thread: str, token: str) -> None:
+        """Give a held lock back (only if it is still ours). Best effort: it expires anyway."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            await _RELEASE.run(self.redis, [self.keys.lock(thread)], [token])
+
+    @asynccontextmanager
+    async def turn(
+        self, thread: str, limit: int, position: str | None = None, held: HeldLock | None = None
+    ) -> AsyncIterator[ThreadTurn]:
+        """Hold the thread's lock, read its last `limit` messages, and write what was saved.
+
+        Raises `ThreadBusy` when the lock cannot be had within `lock_wait`. With `held` (a new
+        thread's lock from `queue_take_new_thread`) the turn starts at once, with no history.
+        On an exception nothing is written and the lock is released.
+        """
+        if held is not None:
+            held.taken_over = True
+            token, history = held.token, []
+        else:
+            token = secrets.token_hex(8)
+            history = await self._acquire(thread, token, limit, position)
+        turn = ThreadTurn(history, Batch(self.redis))
+        try:
+            yield turn
+        except BaseException:
+            await self.release(thread, token)
+            raise
+        encoded = [json.dumps(m, ensure_ascii=False) for m in turn.pending]
+        _COMMIT.queue(
+            turn.commit.pipe,
+            [self.keys.history(thread), self.keys.lock(thread)],
+            [token, self.max_messages, self.ttl_seconds, *encoded],
+        )
+        await turn.commit.run()
+
+    async def _acquire(
+        self, thread: str, token: str, limit: int, position: str | None
+    ) -> list[StoredMessage]:
+        """Poll the acquire script until this turn is first in the queue and the lock is free."""
+        deadline = time.monotonic() + self.lock_wait
+        pause = 0.01
+        member = position or f"{time.time():.6f}:{token}"
+        try:
+            score = float(member.split(":", 1)[0])
+        except ValueError:
+            score = time.time()
+        keys = [
+            self.keys.lock(thread),
+            self.keys.waiters(thread),
+            self.keys.beats(thread),
+            self.keys.history(thread),
+        ]
+        lock_ms = int(self.lock_timeout * 1000)
+        while True:
+            args = [token, member, repr(score), _now_ms(), lock_ms, self.stale_ms, limit]
+            with redis_unavailable():
+                result = await _ACQUIRE.run(self.redis, keys, args)
+            if result and int(result[0]) == 1:
+                return decode_messages(result[1]) if len(result) > 1 else []
+            if time.monotonic() + pause > deadline:
+                raise ThreadBusy(f"lock on {thread} not free after {self.lock_wait:.0f}s")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def decode_messages(raw: list[Any]) -> list[StoredMessage]:
+    """Stored JSON items → messages; anything unreadable is skipped, not fatal."""
+    messages: list[StoredMessage] = []
+    for item in raw:
+        try:
+            data = json.loads(item)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("content"), str):
+            messages.append(data)  # type: ignore[arg-type]
+    return messages
