@@ -51,6 +51,9 @@ class ChatOptions:
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
+    """The answer's token budget; sent as `max_completion_tokens` to reasoning deployments."""
+    reasoning_effort: str | None = None
+    """`minimal|low|medium|high`; sent to reasoning deployments only."""
     user: str | None = None
 
 
