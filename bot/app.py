@@ -23,6 +23,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.types import ASGIApp
 
+from bot.admission import Admission
+from bot.answering import Answerer
 from bot.azure_openai import (
     AzureOpenAIClient,
     ClientObserver,
@@ -32,11 +34,12 @@ from bot.azure_openai import (
 from bot.channel_config import ConfigStore, Effective, environment_defaults
 from bot.commands import AdminCheck, Commands
 from bot.conversation import Conversation, TurnSettings
-from bot.history import HistoryStore
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
 from bot.settings import Settings
 from bot.slack_app import Events, build_bolt_app
+from bot.slack_identity import BotIdentity
+from bot.store import Claims, Keys, ThreadStore
 from bot.turns import TurnRunner
 from bot.usage import UsageLedger
 from bot.web import build_web_app
@@ -113,10 +116,10 @@ def build_azure(
     )
 
 
-def build_store(settings: Settings, redis: Redis) -> HistoryStore:
-    return HistoryStore(
+def build_store(settings: Settings, redis: Redis) -> ThreadStore:
+    return ThreadStore(
         redis,
-        prefix=settings.bot_redis_prefix,
+        Keys(settings.bot_redis_prefix),
         # Channels may keep up to 100 turns (`/gpt set history`); each turn reads only its own.
         max_messages=2 * max(100, settings.bot_history_turns),
         ttl_seconds=settings.history_ttl_seconds,
@@ -136,7 +139,8 @@ class Core:
     settings: Settings
     transport: httpx.AsyncBaseTransport
     redis: Redis
-    store: HistoryStore
+    keys: Keys
+    store: ThreadStore
     azure: AzureOpenAIClient
     conversation: Conversation
 
@@ -150,7 +154,7 @@ def build_core(settings: Settings, observer: ClientObserver | None = None) -> Co
     redis = build_redis(settings)
     store = build_store(settings, redis)
     azure = build_azure(settings, transport, observer)
-    return Core(settings, transport, redis, store, azure, Conversation(azure, store))
+    return Core(settings, transport, redis, store.keys, store, azure, Conversation(azure))
 
 
 @dataclass
@@ -163,13 +167,15 @@ class SlackBot:
     runner: TurnRunner
     bolt: AsyncApp
     events: Events
+    identity: BotIdentity
     progress_client: AsyncWebClient | None = None
 
     async def start(self) -> None:
-        """Give the Slack clients one shared aiohttp session (needs the running loop).
+        """Give the Slack clients one shared aiohttp session (needs the running loop), and learn
+        the bot's identity (`auth.test`); a token Slack refuses stops the start (`ConfigError`).
 
-        Without it slack_sdk opens a new session, and a new connection, for every API call;
-        Bolt copies `app.client.session` into its per-request clients.
+        Without a shared session slack_sdk opens a new session, and a new connection, for every
+        API call; Bolt copies `app.client.session` into its per-request clients.
         """
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=500, keepalive_timeout=30)
@@ -177,6 +183,7 @@ class SlackBot:
         for client in (self.client, self.progress_client):
             if client is not None:
                 client.session = session
+        await self.identity.learn()
 
     async def shutdown(self) -> None:
         """Let in-flight turns finish (bounded by BOT_DRAIN_SECONDS), then close the clients."""
@@ -226,20 +233,31 @@ def config_defaults(settings: Settings) -> dict[str, object]:
 def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBot:
     metrics = Metrics()
     core = build_core(settings, observer=metrics)
-    prefix = settings.bot_redis_prefix
-    config = ConfigStore(core.redis, config_defaults(settings), prefix=prefix)
-    ledger = UsageLedger(core.redis, prefix=prefix)
-    progress_client = build_slack_client(settings, retry_rate_limits=False)
-    runner = TurnRunner(
+    config = ConfigStore(core.redis, core.keys, config_defaults(settings))
+    ledger = UsageLedger(core.redis, core.keys)
+    admission = Admission(
+        redis=core.redis,
         store=core.store,
-        conversation=core.conversation,
-        metrics=metrics,
+        claims=Claims(core.keys),
         config=config,
         ledger=ledger,
-        progress_client=progress_client,
+        pending_ttl=int(settings.bot_lock_timeout) + 5,
+    )
+    answerer = Answerer(
+        store=core.store,
+        conversation=core.conversation,
+        admission=admission,
+        metrics=metrics,
+        now=ledger.now,
         stream_capable=supports_stream_usage(settings.azure_openai_api_version),
         stream_interval=settings.bot_stream_interval,
-        pending_ttl=int(settings.bot_lock_timeout) + 5,
+    )
+    progress_client = build_slack_client(settings, retry_rate_limits=False)
+    runner = TurnRunner(
+        admission=admission,
+        answerer=answerer,
+        metrics=metrics,
+        progress_client=progress_client,
         log_content=settings.bot_log_content,
     )
     commands = Commands(
@@ -249,13 +267,14 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         command=settings.bot_slash_command,
     )
     client = build_slack_client(settings)
+    identity = BotIdentity(client)
     secret = settings.slack_signing_secret
     signing_secret = None if socket_mode or secret is None else secret.get_secret_value()
-    events = Events(runner, client, signing_secret)
+    events = Events(runner, client, signing_secret, identity)
     bolt = build_bolt_app(
         client=client, events=events, signing_secret=signing_secret, extra=[commands.register]
     )
-    return SlackBot(core, metrics, client, runner, bolt, events, progress_client)
+    return SlackBot(core, metrics, client, runner, bolt, events, identity, progress_client)
 
 
 def build_asgi(bot: SlackBot) -> ASGIApp:

@@ -1,13 +1,7 @@
 """Per-channel and per-workspace settings: the pydantic model, validation, and the Redis store.
 
-Keys (prefix as in `bot.history`):
-
-| key                               | type | holds                                     |
-|-----------------------------------|------|-------------------------------------------|
-| ``{p}v1:cfg:{team}:ws``           | hash | workspace defaults, field → JSON value     |
-| ``{p}v1:cfg:{team}:ch:{channel}`` | hash | one channel's overrides, field → JSON value|
-
-A turn reads both hashes in the same pipeline as its dedup claims (see `bot.turns`), so settings
+Two Redis hashes per channel (`Keys.workspace_settings`, `Keys.channel_settings`), setting name →
+JSON value. A turn reads both hashes in the same pipeline as its dedup claims (see `bot.turns`), so settings
 cost no extra round trip. Precedence: channel, then workspace, then the environment.
 """
 
@@ -20,11 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from bot.chat_types import ChatOptions
 from bot.conversation import TurnSettings
-from bot.history import redis_unavailable
+from bot.errors import redis_unavailable
+from bot.store import Batch, Keys, Result
 
 SYSTEM_MAX_CHARS = 4000
 
@@ -114,6 +108,13 @@ class Effective:
     values: dict[str, Any]
     sources: dict[str, str]
 
+    @property
+    def settings(self) -> Any:
+        # Interim typed-looking view; replaced by the one-declaration settings model.
+        from types import SimpleNamespace
+
+        return SimpleNamespace(**self.values)
+
     def turn_settings(self) -> TurnSettings:
         v = self.values
         window = int(v["context_window"])
@@ -159,21 +160,22 @@ def environment_defaults(
 class ConfigStore:
     """Reads and writes channel/workspace settings in Redis."""
 
-    def __init__(self, redis: Redis, defaults: Mapping[str, Any], *, prefix: str = "bot:") -> None:
+    def __init__(self, redis: Redis, keys: Keys, defaults: Mapping[str, Any]) -> None:
         self.redis = redis
+        self.keys = keys
         self.defaults = dict(defaults)
-        self.prefix = f"{prefix}v1:"
 
     def workspace_key(self, team: str) -> str:
-        return f"{self.prefix}cfg:{team}:ws"
+        return self.keys.workspace_settings(team)
 
     def channel_key(self, team: str, channel: str) -> str:
-        return f"{self.prefix}cfg:{team}:ch:{channel}"
+        return self.keys.channel_settings(team, channel)
 
-    def queue_read(self, pipe: Pipeline, team: str, channel: str) -> None:
-        """Add the two reads to `pipe`; pass their two results to `effective_from`."""
-        pipe.hgetall(self.channel_key(team, channel))
-        pipe.hgetall(self.workspace_key(team))
+    def queue_read(self, batch: Batch, team: str, channel: str) -> Result[Effective]:
+        """Add the reads of the settings in effect in a channel to `batch`."""
+        batch.pipe.hgetall(self.channel_key(team, channel))
+        batch.pipe.hgetall(self.workspace_key(team))
+        return batch.step(lambda replies: self.effective_from(replies[0], replies[1]))
 
     def effective_from(
         self, channel_raw: Mapping[str, str], team_raw: Mapping[str, str]
@@ -191,11 +193,10 @@ class ConfigStore:
         return Effective(values, sources)
 
     async def effective(self, team: str, channel: str) -> Effective:
-        with redis_unavailable():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                self.queue_read(pipe, team, channel)
-                channel_raw, team_raw = await pipe.execute()
-        return self.effective_from(channel_raw, team_raw)
+        batch = Batch(self.redis)
+        effective = self.queue_read(batch, team, channel)
+        await batch.run()
+        return effective.value
 
     async def set(self, team: str, channel: str | None, key: str, value: Any) -> Any:
         """Store one value (channel when given, else workspace); returns the old stored value."""

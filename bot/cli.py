@@ -72,9 +72,8 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
         on_delta = show if args.stream and not args.json else None
         if args.thread:
-            reply = await core.conversation.answer(
-                f"cli:{args.thread}", args.question, turn, on_delta=on_delta
-            )
+            async with core.store.turn(f"cli:{args.thread}", turn.history_turns * 2) as held:
+                reply = await core.conversation.answer(held, args.question, turn, on_delta=on_delta)
             result = reply.result
         else:
             messages: list[Message] = [

@@ -1,9 +1,10 @@
 """One turn of a thread's conversation: history in, model call, history out. Knows nothing of Slack.
 
-A turn holds the thread's lock for its whole length, so concurrent messages in one thread are
-answered one after another and each sees the turns before it. The new user message and the answer
-are saved together, and only after the model answered: a failed call leaves the history as it was,
-so asking again works.
+The caller opens the thread's turn in its store (which holds the thread's lock for the turn's
+whole length, so concurrent messages in one thread are answered one after another and each sees the
+turns before it) and passes it in as a `TurnHandle`. The new user message and the answer are saved
+together, and only after the model answered: a failed call leaves the history as it was, so asking
+again works.
 
 Token budget: the prompt must fit in `context_window - max_tokens`. Answers' sizes are known exactly
 (`usage.completion_tokens`); a user message's size is learned from `usage.prompt_tokens` minus what
@@ -13,15 +14,13 @@ the rest of the prompt was counted as, else estimated conservatively. When Azure
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from bot.chat_types import ChatOptions, ChatResult, Message, StoredMessage, Usage
+from bot.chat_types import ChatOptions, ChatResult, DeltaCallback, Message, StoredMessage, Usage
 from bot.errors import ContextTooLong
 
-DeltaCallback = Callable[[str], Awaitable[None]]
 MESSAGE_OVERHEAD = 4
 """Tokens the chat format adds per message (role and separators), rounded up."""
 
@@ -39,22 +38,13 @@ class ChatModel(Protocol):
 
 
 class TurnHandle(Protocol):
-    """A thread held for one turn: its history, and where to put the new messages."""
+    """A thread held for one turn: its history, and where to put the new messages (the store's
+    `ThreadTurn` fits; it writes them when the caller's turn ends)."""
 
     @property
     def history(self) -> list[StoredMessage]: ...
 
     def save(self, *messages: StoredMessage) -> None: ...
-
-    def also(self, queue: Callable[[Any], None]) -> None: ...
-
-
-class ThreadStore(Protocol):
-    """What the conversation needs from the history store (HistoryStore fits)."""
-
-    def turn(
-        self, thread: str, limit: int, position: str | None = None, held: str | None = None
-    ) -> AbstractAsyncContextManager[TurnHandle]: ...
 
 
 def estimate_tokens(text: str) -> int:
@@ -120,63 +110,54 @@ def fit_history(
 
 
 class Conversation:
-    """Runs turns against an injected model and store."""
+    """Runs turns against an injected model."""
 
-    def __init__(self, model: ChatModel, store: ThreadStore) -> None:
+    def __init__(self, model: ChatModel) -> None:
         self._model = model
-        self._store = store
 
     async def answer(
         self,
-        thread: str,
+        turn: TurnHandle,
         text: str,
         settings: TurnSettings,
         *,
         on_delta: DeltaCallback | None = None,
-        on_commit: Callable[[ChatResult], Callable[[Any], None]] | None = None,
-        position: str | None = None,
-        held_lock: str | None = None,
     ) -> Reply:
-        """Answer `text` in `thread`, saving the question and the answer on success only.
-
-        `on_commit(result)` may return an opaque callable for the store to run inside the same
-        write that saves the turn (the Slack layer records usage there), saving a round trip.
-        `held_lock` is the store's token for a new thread's lock the caller already holds.
-        """
+        """Answer `text` with the thread's history; save the question and the answer in `turn`
+        on success only."""
         system: StoredMessage = {"role": "system", "content": settings.system_prompt}
         question: StoredMessage = {"role": "user", "content": text}
         fixed = _tokens(system) + _tokens(question)
-        async with self._store.turn(
-            thread, settings.history_turns * 2, position, held_lock
-        ) as turn:
-            history, dropped = fit_history(turn.history, fixed, settings.prompt_budget)
-            try:
-                result = await self._model.complete(
-                    _messages(system, history, question), settings.options, on_delta=on_delta
-                )
-            except ContextTooLong:
-                if not history:
-                    raise
-                # Our count was too low (the estimate is not the tokenizer): keep the newer half.
-                keep = len(history) // 2
-                dropped += len(history) - keep
-                history = history[len(history) - keep :]
-                while history and history[0]["role"] == "assistant":
-                    history.pop(0)
-                    dropped += 1
-                result = await self._model.complete(
-                    _messages(system, history, question), settings.options, on_delta=on_delta
-                )
-            turn.save(
-                _with_tokens(question, _learned_question_tokens(result, system, history)),
-                _with_tokens(
-                    {"role": "assistant", "content": result.content},
-                    result.usage.completion_tokens if result.usage else None,
-                ),
+        history, dropped = fit_history(turn.history, fixed, settings.prompt_budget)
+        try:
+            result = await self._model.complete(
+                _messages(system, history, question), settings.options, on_delta=on_delta
             )
-            if on_commit is not None:
-                turn.also(on_commit(result))
+        except ContextTooLong:
+            if not history:
+                raise
+            # Our count was too low (the estimate is not the tokenizer): keep the newer half.
+            history, more = _newer_half(history)
+            dropped += more
+            result = await self._model.complete(
+                _messages(system, history, question), settings.options, on_delta=on_delta
+            )
+        turn.save(
+            _with_tokens(question, _learned_question_tokens(result, system, history)),
+            _with_tokens(
+                {"role": "assistant", "content": result.content},
+                result.usage.completion_tokens if result.usage else None,
+            ),
+        )
         return Reply(result, dropped)
+
+
+def _newer_half(history: list[StoredMessage]) -> tuple[list[StoredMessage], int]:
+    """The newer half of `history`, never starting on an answer; and how many were dropped."""
+    kept = history[len(history) - len(history) // 2 :]
+    while kept and kept[0]["role"] == "assistant":
+        kept = kept[1:]
+    return kept, len(history) - len(kept)
 
 
 def _messages(
@@ -214,7 +195,7 @@ __all__ = [
     "ChatModel",
     "Conversation",
     "Reply",
-    "ThreadStore",
+    "TurnHandle",
     "TurnSettings",
     "estimate_tokens",
     "fit_history",

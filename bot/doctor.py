@@ -14,8 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.azure_openai import AzureOpenAIClient
 from bot.chat_types import ChatOptions
-from bot.errors import AzureOpenAIError
-from bot.history import REDIS_ERRORS
+from bot.errors import REDIS_ERRORS, AzureOpenAIError
 from bot.manifest import bot_scopes
 from bot.settings import Settings
 

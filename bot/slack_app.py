@@ -2,25 +2,31 @@
 
 Events are taken by `Events`, not by `app.event` listeners, through two doors:
 
-* a global Bolt middleware, after Bolt's own (signature check, authorization, ignoring the bot's
-  own events, URL verification): it answers 200 itself and starts the turn as a task. Socket
-  Mode, and each HTTP process's first event, come this way.
 * `Events.direct`, which the HTTP endpoint tries before Bolt: slack_sdk's `SignatureVerifier`
-  (the class Bolt's check uses), `json.loads`, and the bot's identity from that first Bolt
-  authorization. Whatever it does not take goes to Bolt unchanged.
+  (the class Bolt's own check uses), `json.loads`, the team from the envelope as Bolt reads it,
+  and the bot's identity learned with `auth.test` at start (`bot.slack_identity`). Whatever it
+  does not take goes to Bolt unchanged.
+* a global Bolt middleware, after Bolt's own (signature check, authorization, ignoring the bot's
+  own events, URL verification), for Socket Mode and for whatever `direct` declined. It answers
+  200 itself and starts the turn as a task.
 
 Why: in the benchmark's profile Bolt's per-request work for an event (a new Web API client, the
 authorization result, keyword arguments for every listener and middleware, listener matching,
 the listener runner) was about 10 % of the bot's CPU per turn, for one handler of two event
-types. Commands, the settings modal and everything else still go through Bolt.
+types. Commands, the settings modal and everything else go through Bolt.
 
-Facts this relies on (shared/reference/slack.md):
-* Slack wants the ack within 3 seconds and the answer takes longer, so the turn runs as a task
-  after the ack; `TurnRunner.run` tracks it for a graceful shutdown.
-* A mention arrives as both `app_mention` and `message`; the message path leaves texts that mention
-  the bot to the mention path, and the runner's `channel:ts` claim covers the rest.
+Slack facts this relies on:
+* Slack wants the HTTP ack within 3 seconds and the answer takes longer, so the turn runs as a
+  task after the ack; `TurnRunner` tracks it for a graceful shutdown.
+* A message that mentions the bot arrives twice, as an `app_mention` and as a `message` event
+  (with different event ids); the message path leaves texts that mention the bot to the mention
+  path, and the admission's `channel:ts` claim covers the rest.
 * Editing a message that mentions the bot re-fires `app_mention` with an `edited` field: ignored.
-* Unhandled requests get 404, and Slack retries them; the error handler answers 200 instead.
+* Events API envelopes name their workspace in `authorizations[0].team_id` (the installation
+  that sees the event; in shared channels it differs from the top-level `team_id`) and else in
+  `team_id`; Bolt reads them in that order, and so does `event_team`.
+* Bolt answers an unhandled request with 404, and Slack then retries it and counts it as a
+  failure against the app; the error handler answers 200 instead.
 """
 
 from __future__ import annotations
@@ -35,12 +41,13 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import extract_team_id
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.turns import Incoming, TurnRunner, strip_mention
+from bot.incoming import Incoming, strip_mention
+from bot.slack_identity import BotIdentity
+from bot.turns import TurnRunner
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +72,18 @@ BASE_SCOPES = ("chat:write", "commands", "users:read")
 
 Registrar = Callable[[AsyncApp], None]
 Middleware = Callable[..., Awaitable[BoltResponse | None]]
+
+
+def event_team(body: dict[str, Any]) -> str | None:
+    """The workspace an Events API envelope is for: `authorizations[0].team_id`, else `team_id`
+    (Bolt's precedence for event callbacks)."""
+    auths = body.get("authorizations")
+    if isinstance(auths, list) and auths and isinstance(auths[0], dict):
+        team = auths[0].get("team_id")
+        if team:
+            return str(team)
+    team = body.get("team_id")
+    return str(team) if team else None
 
 
 def _header(request: AsyncBoltRequest, name: str) -> str | None:
@@ -128,22 +147,22 @@ def classify(event: dict[str, Any], body: dict[str, Any], delivery: Delivery) ->
 class Events:
     """Takes the Events API callbacks in SUBSCRIPTIONS and starts their turns.
 
-    Two doors, one handler (`take`): Bolt's dispatch, as its last global middleware (Socket Mode,
-    and every HTTP request until the first event has passed Bolt's authorization), and `direct`,
-    which the HTTP endpoint tries first. `direct` checks the signature with slack_sdk's
-    `SignatureVerifier`, the class Bolt's own check uses, and knows the bot's user id from that
-    first authorization; anything it does not take (bad signature, commands, interactivity, URL
-    verification, other events) goes to Bolt as before.
+    Two doors, one handler (`take`): `direct`, which the HTTP endpoint tries first, and Bolt's
+    dispatch, as its last global middleware (Socket Mode, and whatever `direct` declines: a bad
+    signature, commands, interactivity, URL verification, other events).
     """
 
     def __init__(
-        self, runner: TurnRunner, client: AsyncWebClient, signing_secret: str | None
+        self,
+        runner: TurnRunner,
+        client: AsyncWebClient,
+        signing_secret: str | None,
+        identity: BotIdentity,
     ) -> None:
         self.runner = runner
         self.client = client
+        self.identity = identity
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
-        self._bot_user_id: str | None = None
-        """Learned from the first event Bolt authorized; until then `direct` takes nothing."""
 
     async def take(self, body: dict[str, Any], delivery: Delivery, client: AsyncWebClient) -> bool:
         """Start the turn for an event of ours; False when the request is not one."""
@@ -168,8 +187,6 @@ class Events:
             request: AsyncBoltRequest,
             next: Callable[[], Awaitable[None]],
         ) -> BoltResponse | None:
-            if context.bot_user_id:
-                self._bot_user_id = context.bot_user_id
             delivery = Delivery(
                 context.bot_user_id,
                 context.team_id,
@@ -186,8 +203,7 @@ class Events:
     async def direct(self, raw: str, headers: Mapping[str, str]) -> bool:
         """HTTP mode: take a signed event of ours without Bolt's dispatch; True when answered
         (200). `headers` have lower-case names."""
-        bot_user_id = self._bot_user_id
-        if self._verifier is None or bot_user_id is None:
+        if self._verifier is None:
             return False
         if not headers.get("content-type", "").startswith("application/json"):
             return False
@@ -201,15 +217,14 @@ class Events:
             body = json.loads(raw)
         except ValueError:
             return False
-        if not isinstance(body, dict):
-            return False
-        try:
-            team_id = extract_team_id(body)  # as Bolt's context has it (shared channels too)
-        except (TypeError, KeyError, AttributeError):
-            return False  # malformed: Bolt's request parsing answers it (400)
+        if not isinstance(body, dict) or body.get("type") != "event_callback":
+            return False  # URL verification and the rest: Bolt's
+        bot_user_id = await self.identity.bot_user_id()
+        if bot_user_id is None:
+            return False  # Slack could not be asked yet: Bolt authorizes it itself
         delivery = Delivery(
             bot_user_id,
-            team_id,
+            event_team(body),
             headers.get("x-slack-retry-num"),
             headers.get("x-slack-retry-reason"),
         )
@@ -242,7 +257,7 @@ def build_bolt_app(
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
         if isinstance(error, BoltUnhandledRequestError):
-            # 404 would make Slack retry and count failures against the app (reference §2).
+            # 404 would make Slack retry and count failures against the app (module docstring).
             kind = body.get("type") or ("command" if "command" in body else "unknown")
             event_type = (body.get("event") or {}).get("type", "-")
             log.debug("ignored request type=%s event=%s", kind, event_type)

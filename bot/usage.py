@@ -1,6 +1,6 @@
 """Token usage accounting per day, team, channel and user, and the daily per-user quota.
 
-One hash per team per UTC day, ``{p}v1:usage:{team}:{YYYYMMDD}``, expiring after 90 days. Fields:
+One hash per team per UTC day (`Keys.usage_day`), expiring after 90 days. Fields:
 
 | field                     | counts                                    |
 |---------------------------|-------------------------------------------|
@@ -20,26 +20,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from bot.chat_types import Usage
-from bot.history import redis_unavailable
+from bot.errors import redis_unavailable
+from bot.store import Batch, Keys, Result, Script
 
 RETENTION_SECONDS = 90 * 86_400
-
-# One command for a turn's five counters and the day's expiry (sent as EVAL in the turn's commit
-# pipeline; see `bot.history._COMMIT` for why EVAL). KEYS: the day's hash.
-# ARGV: channel, user, prompt, completion, total, retention seconds.
-_RECORD = """
-local ch = 'ch:' .. ARGV[1] .. ':'
-redis.call('hincrby', KEYS[1], ch .. 'p', ARGV[3])
-redis.call('hincrby', KEYS[1], ch .. 'c', ARGV[4])
-redis.call('hincrby', KEYS[1], ch .. 't', ARGV[5])
-redis.call('hincrby', KEYS[1], 'u:' .. ARGV[2] .. ':t', ARGV[5])
-redis.call('hincrby', KEYS[1], 'cu:' .. ARGV[1] .. ':' .. ARGV[2] .. ':t', ARGV[5])
-redis.call('expire', KEYS[1], ARGV[6])
-return 1
-"""
+_RECORD = Script("record_usage")
 PERIODS = {"today": 1, "7d": 7, "30d": 30}
 
 
@@ -71,19 +58,19 @@ class Report:
 
 
 class UsageLedger:
+    """Records and reports token usage; every I/O object is injected."""
+
     def __init__(
-        self, redis: Redis, *, prefix: str = "bot:", now: Callable[[], dt.datetime] = utc_now
+        self, redis: Redis, keys: Keys, *, now: Callable[[], dt.datetime] = utc_now
     ) -> None:
         self.redis = redis
-        self.prefix = f"{prefix}v1:"
+        self.keys = keys
         self.now = now
 
-    def day_key(self, team: str, day: dt.date) -> str:
-        return f"{self.prefix}usage:{team}:{day:%Y%m%d}"
-
-    def queue_user_today(self, pipe: Pipeline, team: str, user: str) -> None:
-        """Add the read of the user's tokens today; its result goes to `tokens_from`."""
-        pipe.hget(self.day_key(team, self.now().date()), f"u:{user}:t")
+    def queue_user_today(self, batch: Batch, team: str, user: str) -> Result[int]:
+        """Add the read of the user's tokens today (for the quota) to `batch`."""
+        batch.pipe.hget(self.keys.usage_day(team, self.now().date()), f"u:{user}:t")
+        return batch.step(lambda replies: self.tokens_from(replies[0]))
 
     @staticmethod
     def tokens_from(raw: object) -> int:
@@ -92,25 +79,24 @@ class UsageLedger:
         except ValueError:
             return 0
 
-    def queue_record(
-        self, pipe: Pipeline, team: str, channel: str, user: str, usage: Usage
-    ) -> None:
-        """Add the turn's counters (the fields in the module docstring) to `pipe`."""
-        pipe.eval(
-            _RECORD,
-            1,
-            self.day_key(team, self.now().date()),
-            channel,
-            user,
-            usage.prompt_tokens,
-            usage.completion_tokens,
-            usage.total_tokens,
-            RETENTION_SECONDS,
+    def queue_record(self, batch: Batch, team: str, channel: str, user: str, usage: Usage) -> None:
+        """Add the turn's counters (the fields in the module docstring) to `batch`."""
+        _RECORD.queue(
+            batch.pipe,
+            [self.keys.usage_day(team, self.now().date())],
+            [
+                channel,
+                user,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens,
+                RETENTION_SECONDS,
+            ],
         )
 
     async def report(self, team: str, channel: str, days: int, top: int = 5) -> Report:
         today = self.now().date()
-        keys = [self.day_key(team, today - dt.timedelta(days=i)) for i in range(days)]
+        keys = [self.keys.usage_day(team, today - dt.timedelta(days=i)) for i in range(days)]
         with redis_unavailable():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key in keys:

@@ -30,8 +30,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot.history import HistoryStore
 from bot.metrics import Metrics
+from bot.store import ThreadStore
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def slack_events_endpoint(
 def build_web_app(
     *,
     bolt: AsyncApp,
-    store: HistoryStore,
+    store: ThreadStore,
     metrics: Metrics,
     on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,

@@ -7,6 +7,7 @@ from fakeredis import FakeAsyncRedis
 
 from bot.channel_config import ConfigStore, InvalidSetting, validate_value
 from bot.commands import parse
+from bot.store import Keys
 
 
 @pytest.mark.parametrize(
@@ -66,7 +67,9 @@ def test_validate_rejects_with_the_expected_form(key: str, raw: str) -> None:
 
 async def test_config_store_precedence_in_one_read() -> None:
     """Channel over workspace over environment; teams do not see each other's settings."""
-    store = ConfigStore(FakeAsyncRedis(decode_responses=True), {"temperature": None, "history": 20})
+    store = ConfigStore(
+        FakeAsyncRedis(decode_responses=True), Keys(), {"temperature": None, "history": 20}
+    )
     await store.set("T1", None, "history", 5)
     await store.set("T1", "C1", "temperature", 0.3)
     eff = await store.effective("T1", "C1")

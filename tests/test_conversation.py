@@ -1,4 +1,5 @@
-"""Conversation logic with a fake model and the embedded store: order, budget, overflow, failure."""
+"""Conversation logic with a fake model, its turns held in the thread store on fakeredis: order,
+budget, overflow, failure."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import pytest
 from fakeredis import FakeAsyncRedis
 
 from bot import errors
-from bot.chat_types import ChatOptions, ChatResult, Message, Usage
-from bot.conversation import Conversation, DeltaCallback, TurnSettings, estimate_tokens, fit_history
-from bot.history import HistoryStore
+from bot.chat_types import ChatOptions, ChatResult, DeltaCallback, Message, StoredMessage, Usage
+from bot.conversation import Conversation, Reply, TurnSettings, estimate_tokens, fit_history
+from bot.store import Keys, ThreadStore
+from bot.store.threads import decode_messages
 
 
 class FakeModel:
@@ -38,11 +40,34 @@ class FakeModel:
         )
 
 
+class Threads:
+    """A conversation whose turns are held in a `ThreadStore` on fakeredis, as the bot holds them."""
+
+    def __init__(self, model: FakeModel) -> None:
+        self.conversation = Conversation(model)
+        self.store = ThreadStore(FakeAsyncRedis(decode_responses=True), Keys(), max_messages=100)
+
+    async def answer(
+        self,
+        thread: str,
+        text: str,
+        settings: TurnSettings,
+        *,
+        on_delta: DeltaCallback | None = None,
+    ) -> Reply:
+        async with self.store.turn(thread, settings.history_turns * 2) as turn:
+            return await self.conversation.answer(turn, text, settings, on_delta=on_delta)
+
+    async def load(self, thread: str) -> list[StoredMessage]:
+        raw = await self.store.redis.lrange(self.store.keys.history(thread), 0, -1)
+        return decode_messages(raw)
+
+
 @pytest.fixture
-def setup() -> tuple[Conversation, FakeModel, HistoryStore]:
+def setup() -> tuple[Threads, FakeModel, Threads]:
     model = FakeModel()
-    store = HistoryStore(FakeAsyncRedis(decode_responses=True), max_messages=100)
-    return Conversation(model, store), model, store
+    threads = Threads(model)
+    return threads, model, threads
 
 
 SETTINGS = TurnSettings(

@@ -1,5 +1,5 @@
-"""`slack_app.Events`: the Bolt middleware that takes the bot's event types, and `direct`, the
-HTTP endpoint's way past Bolt for signed events of those types.
+"""`slack_app.Events`: `direct`, the HTTP endpoint's way past Bolt for signed events of the bot's
+types, and the Bolt middleware that takes them in Socket Mode and whatever `direct` declines.
 
 `direct` must take only what Bolt would have handed to the middleware, with the same facts (team
 from the body as Bolt reads it, Slack's retry headers), and leave everything else to Bolt. The
@@ -16,8 +16,9 @@ from urllib.parse import urlencode
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.slack_app import SUBSCRIPTIONS, Events
-from bot.turns import Admitted
+from bot.admission import Admitted
+from bot.slack_app import SUBSCRIPTIONS, Events, event_team
+from bot.slack_identity import BotIdentity
 from fakes.slack import BOT_USER, TEAM
 from fakes.slack_requests import SIGNING_SECRET, envelope, mention, sign
 
@@ -45,35 +46,43 @@ def headers_for(raw: str, content_type: str = "application/json", **extra: str) 
     }
 
 
-async def learn_identity(events: Events) -> None:
-    """What the first event through Bolt does: the middleware sees the authorized bot."""
-    body = envelope(mention("first"))
-    context = AsyncBoltContext({"bot_user_id": BOT_USER, "team_id": TEAM})
-    request = AsyncBoltRequest(body=json.dumps(body), mode="socket_mode")
-
-    async def next_() -> None:
-        raise AssertionError("an app_mention is the middleware's")
-
-    response = await events.middleware()(body=body, context=context, request=request, next=next_)
-    assert response is not None and response.status == 200
+def known_identity() -> BotIdentity:
+    """The identity `auth.test` gives at start (no Slack call in these unit tests)."""
+    identity = BotIdentity(None)  # type: ignore[arg-type]
+    identity.user_id = BOT_USER
+    return identity
 
 
-async def test_direct_takes_nothing_until_bolt_has_authorized_an_event() -> None:
+def events_for(runner: Runner, signing_secret: str | None = SIGNING_SECRET) -> Events:
+    return Events(runner, None, signing_secret, known_identity())  # type: ignore[arg-type]
+
+
+async def test_direct_takes_signed_events_from_the_first_one() -> None:
+    """With the identity learned at start, the very first signed event goes past Bolt, its
+    text stripped of the bot's mention."""
     runner = Runner()
-    events = Events(runner, client=None, signing_secret=SIGNING_SECRET)  # type: ignore[arg-type]
+    events = events_for(runner)
+    raw = json.dumps(envelope(mention("hello")))
+    assert await events.direct(raw, headers_for(raw)) is True
+    assert [m.text for m in runner.started] == ["hello"]
+
+
+async def test_direct_declines_while_the_identity_is_unknown() -> None:
+    """If Slack could not be asked at start, `direct` leaves the event to Bolt (which authorizes
+    it itself) rather than answering without knowing the bot's user id."""
+    runner = Runner()
+    identity = BotIdentity(None, retry_seconds=3600)  # type: ignore[arg-type]
+    identity._next_try = float("inf")  # the start's auth.test just failed
+    events = Events(runner, None, SIGNING_SECRET, identity)  # type: ignore[arg-type]
     raw = json.dumps(envelope(mention("hello")))
     assert await events.direct(raw, headers_for(raw)) is False
     assert runner.started == []
-    await learn_identity(events)
-    assert await events.direct(raw, headers_for(raw)) is True
-    assert [m.text for m in runner.started] == ["first", "hello"]
 
 
 async def test_direct_uses_the_body_team_and_retry_headers() -> None:
     """Two workspaces, one process: the team comes from each body, as in Bolt's context."""
     runner = Runner()
-    events = Events(runner, client=None, signing_secret=SIGNING_SECRET)  # type: ignore[arg-type]
-    await learn_identity(events)
+    events = events_for(runner)
     body = envelope(mention("from elsewhere"))
     body["team_id"] = "TOTHER"
     body["authorizations"][0]["team_id"] = "TOTHER"
@@ -93,8 +102,7 @@ async def test_direct_leaves_bolt_everything_else() -> None:
     """Bad or missing signatures (Bolt answers 401), commands, URL verification, other event
     types, malformed bodies and Socket Mode (no signing secret) all go to Bolt."""
     runner = Runner()
-    events = Events(runner, client=None, signing_secret=SIGNING_SECRET)  # type: ignore[arg-type]
-    await learn_identity(events)
+    events = events_for(runner)
     started = len(runner.started)
     raw = json.dumps(envelope(mention("sneaky")))
     now = int(time.time())
@@ -115,8 +123,7 @@ async def test_direct_leaves_bolt_everything_else() -> None:
         assert await events.direct(other, headers_for(other)) is False, other
     assert len(runner.started) == started
 
-    socket = Events(runner, client=None, signing_secret=None)  # type: ignore[arg-type]
-    await learn_identity(socket)
+    socket = events_for(runner, signing_secret=None)
     assert await socket.direct(raw, headers_for(raw)) is False
 
 
@@ -125,7 +132,7 @@ async def test_every_subscribed_event_type_is_taken_by_the_events_middleware() -
     turn and is acked 200 by the events middleware; anything else goes on to Bolt's listeners
     (`next`)."""
     runner = Runner()
-    middleware = Events(runner, client=None, signing_secret=None).middleware()  # type: ignore[arg-type]
+    middleware = events_for(runner, signing_secret=None).middleware()
     nexts: list[str] = []
 
     async def dispatch(body: dict[str, Any]) -> Any:
@@ -148,3 +155,17 @@ async def test_every_subscribed_event_type_is_taken_by_the_events_middleware() -
     assert await dispatch({"command": "/gpt", "text": "help"}) is None
     assert nexts == ["event_callback", "/gpt"]
     assert len(runner.started) == len(SUBSCRIPTIONS)
+
+
+def test_event_team_reads_the_envelope_as_bolt_does() -> None:
+    """The workspace of an event is `authorizations[0].team_id` (shared channels: the installing
+    workspace), else the top-level `team_id` — the same as Bolt's own reading."""
+    from slack_bolt.request.internals import extract_team_id
+
+    shared = envelope(mention("x"))
+    shared["team_id"] = "TSENDER"
+    plain = envelope(mention("y"))
+    del plain["authorizations"]
+    for body in (envelope(mention("z")), shared, plain):
+        assert event_team(body) == extract_team_id(body)
+    assert event_team(shared) == TEAM

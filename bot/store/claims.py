@@ -20,7 +20,9 @@ class Claims:
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
 
-    def queue_take(self, batch: Batch, names: Sequence[str], ttl_seconds: int) -> Result[list[bool]]:
+    def queue_take(
+        self, batch: Batch, names: Sequence[str], ttl_seconds: int
+    ) -> Result[list[bool]]:
         """One `SET NX EX` per name; the result says, per name, whether this caller was first."""
         for name in names:
             batch.pipe.set(self.keys.claim(name), "1", nx=True, ex=ttl_seconds)

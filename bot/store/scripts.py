@@ -31,4 +31,4 @@ class Script:
 
     async def run(self, redis: Redis, keys: Sequence[str], args: Sequence[Arg] = ()) -> Any:
         """Call it in a round trip of its own."""
-        return await redis.eval(self.source, len(keys), *keys, *args)  # type: ignore[misc]
+        return await redis.eval(self.source, len(keys), *keys, *args)

@@ -212,7 +212,15 @@ class ThreadStore:
         ]
         lock_ms = int(self.lock_timeout * 1000)
         while True:
-            args = [token, member, repr(score), _now_ms(), lock_ms, self.stale_ms, limit]
+            args: list[str | int] = [
+                token,
+                member,
+                repr(score),
+                _now_ms(),
+                lock_ms,
+                self.stale_ms,
+                limit,
+            ]
             with redis_unavailable():
                 result = await _ACQUIRE.run(self.redis, keys, args)
             if result and int(result[0]) == 1:

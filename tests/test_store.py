@@ -1,4 +1,4 @@
-"""The history store, run against a real redis-server and against fakeredis."""
+"""The thread store, claims and batches, run against a real redis-server and against fakeredis."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from bot.chat_types import StoredMessage
 from bot.errors import StoreUnavailable, ThreadBusy
-from bot.history import HistoryStore, Queued
+from bot.store import Batch, Claims, Keys, Queued, ThreadStore
+from bot.store.threads import decode_messages
 
 
 @pytest.fixture(params=["real", "fake"])
@@ -26,8 +28,14 @@ async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-def store_on(client: Redis, **kw: object) -> HistoryStore:
-    return HistoryStore(client, **{"max_messages": 6, "ttl_seconds": 100, **kw})  # type: ignore[arg-type]
+def store_on(client: Redis, prefix: str = "bot:", **kw: object) -> ThreadStore:
+    options: dict[str, object] = {"max_messages": 6, "ttl_seconds": 100, **kw}
+    return ThreadStore(client, Keys(prefix), **options)  # type: ignore[arg-type]
+
+
+async def saved(store: ThreadStore, thread: str) -> list[StoredMessage]:
+    """What the thread's history list holds, read directly."""
+    return decode_messages(await store.redis.lrange(store.keys.history(thread), 0, -1))
 
 
 async def test_store_turn_appends_user_and_assistant_in_order(redis_client: Redis) -> None:
@@ -52,9 +60,9 @@ async def test_store_trims_and_sets_ttl(redis_client: Redis) -> None:
             turn.save(
                 {"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}
             )
-    history = await store.load("T:C:2")
+    history = await saved(store, "T:C:2")
     assert [m["content"] for m in history] == ["q2", "a2", "q3", "a3", "q4", "a4"]
-    ttl = await redis_client.ttl(store.history_key("T:C:2"))
+    ttl = await redis_client.ttl(store.keys.history("T:C:2"))
     assert 90 < ttl <= 100
 
 
@@ -75,7 +83,7 @@ async def test_store_failed_turn_saves_nothing_and_releases_lock(redis_client: R
         async with store.turn("T:C:4", 10) as turn:
             turn.save({"role": "user", "content": "lost?"})
             raise RuntimeError("model failed")
-    assert await store.load("T:C:4") == []
+    assert await saved(store, "T:C:4") == []
     async with store.turn("T:C:4", 10):
         pass
 
@@ -95,7 +103,7 @@ async def test_store_lock_serialises_concurrent_turns(redis_client: Redis) -> No
 
     await asyncio.gather(*(one(i) for i in range(8)))
     assert sorted(seen) == [0, 2, 4, 6, 8, 10, 12, 14]
-    history = await store.load("T:C:5")
+    history = await saved(store, "T:C:5")
     assert len(history) == 16
     for q, a in zip(history[::2], history[1::2], strict=True):
         assert q["content"][1:] == a["content"][1:]
@@ -104,16 +112,16 @@ async def test_store_lock_serialises_concurrent_turns(redis_client: Redis) -> No
 async def test_store_lock_expires_so_a_crash_cannot_wedge_a_thread(redis_client: Redis) -> None:
     """A lock left by a dead holder expires after lock_timeout."""
     store = store_on(redis_client, lock_timeout=0.3, lock_wait=2)
-    await redis_client.set(store.lock_key("T:C:6"), "dead-replica", px=300)
+    await redis_client.set(store.keys.lock("T:C:6"), "dead-replica", px=300)
     async with store.turn("T:C:6", 10) as turn:
         turn.save({"role": "user", "content": "after crash"})
-    assert len(await store.load("T:C:6")) == 1
+    assert len(await saved(store, "T:C:6")) == 1
 
 
 async def test_store_busy_thread_raises_thread_busy(redis_client: Redis) -> None:
     """Waiting longer than lock_wait gives ThreadBusy."""
     store = store_on(redis_client, lock_wait=0.1)
-    await redis_client.set(store.lock_key("T:C:7"), "other", px=5000)
+    await redis_client.set(store.keys.lock("T:C:7"), "other", px=5000)
     with pytest.raises(ThreadBusy):
         async with store.turn("T:C:7", 10):
             pass
@@ -124,9 +132,9 @@ async def test_store_release_only_by_holder(redis_client: Redis) -> None:
     store = store_on(redis_client, lock_timeout=0.05)
     async with store.turn("T:C:8", 10) as turn:
         await asyncio.sleep(0.1)
-        await redis_client.set(store.lock_key("T:C:8"), "someone-else", px=5000)
+        await redis_client.set(store.keys.lock("T:C:8"), "someone-else", px=5000)
         turn.save({"role": "user", "content": "x"})
-    assert await redis_client.get(store.lock_key("T:C:8")) == "someone-else"
+    assert await redis_client.get(store.keys.lock("T:C:8")) == "someone-else"
 
 
 async def test_store_commit_survives_a_flushed_script_cache(redis_client: Redis) -> None:
@@ -136,10 +144,10 @@ async def test_store_commit_survives_a_flushed_script_cache(redis_client: Redis)
     async with store.turn("T:C:8b", 10) as turn:
         await redis_client.script_flush()
         turn.save({"role": "user", "content": "q"}, {"role": "assistant", "content": "a"})
-        turn.also(lambda pipe: pipe.incr("extra-counter"))
-    assert [m["content"] for m in await store.load("T:C:8b")] == ["q", "a"]
+        turn.commit.pipe.incr("extra-counter")
+    assert [m["content"] for m in await saved(store, "T:C:8b")] == ["q", "a"]
     assert await redis_client.get("extra-counter") == "1"
-    assert await redis_client.exists(store.lock_key("T:C:8b")) == 0
+    assert await redis_client.exists(store.keys.lock("T:C:8b")) == 0
 
 
 async def test_store_new_thread_lock_taken_in_a_pipeline(redis_client: Redis) -> None:
@@ -147,23 +155,25 @@ async def test_store_new_thread_lock_taken_in_a_pipeline(redis_client: Redis) ->
     then runs without a lock round trip of its own, saves, and frees the lock. A lock already
     held is not taken."""
     store = store_on(redis_client)
-    async with redis_client.pipeline(transaction=False) as pipe:
-        token = store.queue_take_new_thread(pipe, "T:C:new")
-        (taken,) = await pipe.execute()
-    assert taken
-    async with store.turn("T:C:new", 10, held=token) as turn:
+    batch = Batch(redis_client)
+    taken = store.queue_take_new_thread(batch, "T:C:new")
+    await batch.run()
+    held = taken.value
+    assert held is not None
+    async with store.turn("T:C:new", 10, held=held) as turn:
         assert turn.history == []
         turn.save({"role": "user", "content": "q"}, {"role": "assistant", "content": "a"})
-    assert len(await store.load("T:C:new")) == 2
-    assert await redis_client.exists(store.lock_key("T:C:new")) == 0
+    assert held.taken_over
+    assert len(await saved(store, "T:C:new")) == 2
+    assert await redis_client.exists(store.keys.lock("T:C:new")) == 0
 
-    await redis_client.set(store.lock_key("T:C:busy"), "other", px=5000)
-    async with redis_client.pipeline(transaction=False) as pipe:
-        store.queue_take_new_thread(pipe, "T:C:busy")
-        (taken,) = await pipe.execute()
-    assert not taken
+    await redis_client.set(store.keys.lock("T:C:busy"), "other", px=5000)
+    batch = Batch(redis_client)
+    busy = store.queue_take_new_thread(batch, "T:C:busy")
+    await batch.run()
+    assert busy.value is None
     await store.release("T:C:busy", "not-the-holder")
-    assert await redis_client.get(store.lock_key("T:C:busy")) == "other"
+    assert await redis_client.get(store.keys.lock("T:C:busy")) == "other"
 
 
 async def test_store_enqueue_says_who_queued_the_message(redis_client: Redis) -> None:
@@ -172,32 +182,64 @@ async def test_store_enqueue_says_who_queued_the_message(redis_client: Redis) ->
     store = store_on(redis_client)
 
     async def enqueue(thread: str, position: str, require_history: bool) -> Queued:
-        async with redis_client.pipeline(transaction=False) as pipe:
-            assert store.queue_enqueue(pipe, thread, position, require_history=require_history)
-            (result,) = await pipe.execute()
-        return Queued(int(result))
+        batch = Batch(redis_client)
+        queued = store.queue_enqueue(batch, thread, position, require_history=require_history)
+        await batch.run()
+        return queued.value
 
     assert await enqueue("T:C:q", "1.000200", False) is Queued.JOINED
     assert await enqueue("T:C:q", "1.000200", False) is Queued.ALREADY
     assert await enqueue("T:C:none", "1.000300", True) is Queued.NOT_IN_THREAD
-    assert await redis_client.zcard(store.waiters_key("T:C:none")) == 0
+    assert await enqueue("T:C:q", "not-a-ts", False) is Queued.NOT_IN_THREAD
+    assert await redis_client.zcard(store.keys.waiters("T:C:none")) == 0
     await store.dequeue("T:C:q", "1.000200")
-    assert await redis_client.zcard(store.waiters_key("T:C:q")) == 0
+    assert await redis_client.zcard(store.keys.waiters("T:C:q")) == 0
 
 
-async def test_store_claim_is_first_wins(redis_client: Redis) -> None:
-    """claim() answers True only to the first caller per name, in one round trip."""
-    store = store_on(redis_client)
-    assert await store.claim(["ev:1", "msg:C:1"], 60) == [True, True]
-    assert await store.claim(["ev:2", "msg:C:1"], 60) == [True, False]
+async def test_claims_first_caller_wins_and_kept_claims_outlive_pending_ones(
+    redis_client: Redis,
+) -> None:
+    """A claim is True only for the first caller per name; keeping it extends its expiry."""
+    claims = Claims(Keys())
+
+    async def take(*names: str) -> list[bool]:
+        batch = Batch(redis_client)
+        first = claims.queue_take(batch, names, 60)
+        await batch.run()
+        return first.value
+
+    assert await take("ev:1", "msg:C:1") == [True, True]
+    assert await take("ev:2", "msg:C:1") == [True, False]
+    batch = Batch(redis_client)
+    claims.queue_keep(batch, ["msg:C:1"], 3600)
+    await batch.run()
+    assert 3500 < await redis_client.ttl(Keys().claim("msg:C:1")) <= 3600
 
 
-async def test_store_keys_are_prefixed_versioned_and_hash_tagged(redis_client: Redis) -> None:
-    """Keys follow the documented schema."""
-    store = store_on(redis_client, prefix="acme:")
-    assert store.history_key("T:C:1") == "acme:v1:hist:{T:C:1}"
-    assert store.lock_key("T:C:1") == "acme:v1:lock:{T:C:1}"
-    assert store.once_key("ev:E1") == "acme:v1:once:ev:E1"
+async def test_batch_steps_read_their_own_replies_in_one_round_trip(redis_client: Redis) -> None:
+    """Each step of a batch gets exactly its replies, parsed; reading before `run` is an error."""
+    await redis_client.set("b:one", "1")
+    batch = Batch(redis_client)
+    batch.pipe.get("b:one")
+    one = batch.step(lambda replies: int(replies[0]))
+    batch.pipe.set("b:two", "x")
+    batch.pipe.get("b:two")
+    two = batch.step(lambda replies: tuple(replies))
+    nothing = batch.step(lambda replies: len(replies))
+    with pytest.raises(RuntimeError):
+        _ = one.value
+    await batch.run()
+    assert (one.value, two.value, nothing.value) == (1, (True, "x"), 0)
+
+
+def test_keys_are_prefixed_versioned_and_hash_tagged() -> None:
+    """Keys follow the documented schema; a thread's keys share one Cluster hash tag."""
+    keys = Keys("acme:")
+    assert keys.history("T:C:1") == "acme:v1:hist:{T:C:1}"
+    assert keys.lock("T:C:1") == "acme:v1:lock:{T:C:1}"
+    assert keys.waiters("T:C:1") == "acme:v1:wait:{T:C:1}"
+    assert keys.claim("ev:E1") == "acme:v1:once:ev:E1"
+    assert keys.channel_settings("T", "C") == "acme:v1:cfg:T:ch:C"
 
 
 async def test_store_unreachable_redis_raises_store_unavailable() -> None:
@@ -210,8 +252,10 @@ async def test_store_unreachable_redis_raises_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
         async with store.turn("T:C:9", 10):
             pass
+    batch = Batch(client)
+    Claims(store.keys).queue_take(batch, ["x"], 10)
     with pytest.raises(StoreUnavailable):
-        await store.claim(["x"], 10)
+        await batch.run()
     await client.aclose()
 
 
@@ -245,8 +289,8 @@ async def test_store_dead_waiter_does_not_block_the_queue(redis_client: Redis) -
     """A queued waiter that stopped polling (its replica died) is dropped after stale_ms."""
     store = store_on(redis_client, lock_wait=5)
     store.stale_ms = 300
-    await redis_client.zadd(store.waiters_key("T:C:D"), {"999.0": 999.0})
-    await redis_client.zadd(store.heartbeat_key("T:C:D"), {"999.0": 1})
+    await redis_client.zadd(store.keys.waiters("T:C:D"), {"999.0": 999.0})
+    await redis_client.zadd(store.keys.beats("T:C:D"), {"999.0": 1})
     async with store.turn("T:C:D", 10, "1000.0") as turn:
         turn.save({"role": "user", "content": "not blocked"})
-    assert len(await store.load("T:C:D")) == 1
+    assert len(await saved(store, "T:C:D")) == 1

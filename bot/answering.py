@@ -1,0 +1,171 @@
+"""The answer to one admitted Slack message: whether to answer, the model call under the thread's
+lock, and what the thread shows for it.
+
+Order of a turn, once admitted: a duplicate delivery, a follow-up in a channel with follow-ups
+off, an empty mention and a user over quota end here with no Azure call (the last two with a
+notice). Otherwise the placeholder appears, the conversation runs under the thread's lock (the
+answer streaming into the placeholder where the channel and api-version allow), and the answer
+replaces the placeholder, with its usage line. A failure becomes its one sentence in the thread
+and saves nothing, so asking again works.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import replace
+
+from bot.admission import Admission, Begun
+from bot.conversation import Conversation, Reply, TurnSettings
+from bot.errors import BotError, StreamInterrupted
+from bot.formatting import SlackMessage, notice, render_answer
+from bot.incoming import Incoming
+from bot.live_message import LiveMessage
+from bot.metrics import Metrics
+from bot.outcome import Outcome, TurnLog
+from bot.slack_thread import SlackThread
+from bot.store import ThreadStore
+from bot.usage import human_duration, seconds_until_reset
+
+EMPTY_MENTION = (
+    "Hi! Ask me anything in this thread, e.g. `@me why does my build fail?`. "
+    "I remember the thread, and every answer shows its token usage."
+)
+
+
+def hashed_user(team: str, user: str) -> str:
+    """Azure's `user` field helps abuse monitoring; a hash keeps Slack ids out of Azure."""
+    return hashlib.sha256(f"{team}:{user}".encode()).hexdigest()[:32]
+
+
+class Answerer:
+    """Answers admitted messages; every I/O object is injected."""
+
+    def __init__(
+        self,
+        *,
+        store: ThreadStore,
+        conversation: Conversation,
+        admission: Admission,
+        metrics: Metrics,
+        now: Callable[[], dt.datetime],
+        stream_capable: bool = True,
+        stream_interval: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.conversation = conversation
+        self.admission = admission
+        self.metrics = metrics
+        self.now = now
+        self.stream_capable = stream_capable
+        self.stream_interval = stream_interval
+
+    async def respond(
+        self, msg: Incoming, begun: Begun, thread: SlackThread, log: TurnLog
+    ) -> Outcome:
+        """Answer `msg` in `thread` (see the module docstring); returns how the turn ended."""
+        declined = await self._decline(msg, begun, thread)
+        if declined is not None:
+            return declined
+        if not await thread.show_thinking():
+            return Outcome.SLACK_ERROR
+        log.step("placeholder")
+        settings = begun.effective.turn_settings()
+        settings = replace(
+            settings, options=replace(settings.options, user=hashed_user(msg.team, msg.user))
+        )
+        streaming = self.stream_capable and begun.effective.settings.stream
+        live = thread.live(self.stream_interval) if streaming else None
+        try:
+            reply = await self._converse(msg, begun, settings, live)
+        except BotError as exc:
+            log.step("model")
+            log.fields["error"] = type(exc).__name__
+            await thread.deliver(_failure(exc, settings))
+            await self.admission.finish_unanswered(msg)
+            return Outcome.for_error(exc)
+        log.step("model")
+        if live is not None:
+            log.fields["stream_updates"] = live.updates
+        messages = self._render(reply, log)
+        ok = await thread.deliver(messages)
+        log.step("post")
+        log.fields["parts"] = len(messages)
+        return Outcome.OK if ok else Outcome.SLACK_ERROR
+
+    async def _decline(self, msg: Incoming, begun: Begun, thread: SlackThread) -> Outcome | None:
+        """The outcome of a message answered without the model, or None to go on."""
+        if begun.duplicate is not None:
+            self.metrics.dedup_hits.labels(begun.duplicate).inc()
+            return Outcome.DUPLICATE
+        effective = begun.effective.settings
+        if msg.kind == "followup" and not effective.followups:
+            return Outcome.FOLLOWUPS_OFF
+        if not msg.text:
+            await thread.say(notice(EMPTY_MENTION))
+            await self.admission.finish_unanswered(msg)
+            return Outcome.EMPTY
+        quota = effective.quota
+        if quota and begun.used_today >= quota:
+            wait = human_duration(seconds_until_reset(self.now()))
+            await thread.say(
+                notice(
+                    f":no_entry: <@{msg.user}>, you have used your daily quota of {quota:,} tokens "
+                    f"in this workspace ({begun.used_today:,} used). It resets in {wait} "
+                    "(midnight UTC)."
+                )
+            )
+            await self.admission.finish_unanswered(msg)
+            return Outcome.QUOTA_EXCEEDED
+        return None
+
+    async def _converse(
+        self, msg: Incoming, begun: Begun, settings: TurnSettings, live: LiveMessage | None
+    ) -> Reply:
+        """The model call under the thread's lock; the answer and its bookkeeping are written in
+        one round trip when it succeeds."""
+        try:
+            async with self.store.turn(
+                msg.thread_id, settings.history_turns * 2, msg.ts, begun.lock
+            ) as turn:
+                reply = await self.conversation.answer(
+                    turn, msg.text, settings, on_delta=live.on_delta if live else None
+                )
+                self.admission.queue_answered(turn.commit, msg, reply.usage)
+            return reply
+        finally:
+            if live is not None:
+                # A progress update in flight must land before the final message does.
+                await live.settle()
+
+    def _render(self, reply: Reply, log: TurnLog) -> list[SlackMessage]:
+        if reply.usage is not None:
+            self.metrics.used(reply.usage)
+            log.fields.update(
+                prompt=reply.usage.prompt_tokens,
+                completion=reply.usage.completion_tokens,
+                total=reply.usage.total_tokens,
+            )
+        log.fields["deployment"] = reply.result.deployment
+        notes = []
+        if reply.result.finish_reason == "length":
+            notes.append("cut off at max_tokens")
+        if reply.result.finish_reason == "content_filter":
+            notes.append("the rest was blocked by the content filter")
+        if reply.dropped_messages:
+            notes.append(f"{reply.dropped_messages} older messages left out to fit the context")
+        return render_answer(reply.text, reply.usage, reply.result.deployment, notes)
+
+
+def _failure(exc: BotError, settings: TurnSettings) -> list[SlackMessage]:
+    """What the thread shows for a failed answer: its one sentence; for a stream cut short, the
+    text that arrived, said plainly to be incomplete."""
+    if isinstance(exc, StreamInterrupted) and exc.partial.strip():
+        return render_answer(
+            exc.partial + f"\n\n:warning: _{exc.user_message}_",
+            None,
+            settings.options.deployment or "",
+            ["incomplete answer, not saved"],
+        )
+    return [notice(f":warning: {exc.user_message}")]

@@ -1,0 +1,109 @@
+"""The bot's side of one Slack thread: the "Thinking…" placeholder, notices, and the answer.
+
+The placeholder appears at once (Slack wants the event acked within 3 seconds and the answer takes
+longer) and is then replaced by the answer's first message; further messages follow in the thread,
+in order. Whatever happens, the placeholder is never the last word: if Slack refuses the update,
+the message is posted instead, and `fail()` replaces it with the error.
+
+Slack calls go through the injected client; a refused call (`SlackApiError`: `channel_not_found`,
+`not_in_channel`, `ratelimited` after the client's own retry, …) is logged, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.formatting import SlackMessage, notice
+from bot.live_message import LiveMessage
+
+log = logging.getLogger("bot.turn")
+
+THINKING = ":hourglass_flowing_sand: _Thinking…_"
+
+
+class SlackThread:
+    """Posts into one thread with an injected client, and remembers its own placeholder."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str,
+        *,
+        progress_client: AsyncWebClient | None = None,
+    ) -> None:
+        self.client = client
+        self.progress_client = progress_client or client
+        """For streamed progress updates: a client without the 429 retry (see LiveMessage)."""
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.placeholder: str | None = None
+        """The ts of the "Thinking…" message while it stands for the answer."""
+
+    async def show_thinking(self) -> bool:
+        """Post the placeholder; False when Slack refused it (nothing can be shown then)."""
+        self.placeholder = await self.post(notice(THINKING))
+        return self.placeholder is not None
+
+    def live(self, interval: float) -> LiveMessage | None:
+        """A message that grows in the placeholder while the answer streams in."""
+        if self.placeholder is None:
+            return None
+        return LiveMessage(
+            self.progress_client, channel=self.channel, ts=self.placeholder, interval=interval
+        )
+
+    async def say(self, message: SlackMessage) -> bool:
+        """A notice of its own in the thread (quota, help); True when Slack took it."""
+        return await self.post(message) is not None
+
+    async def deliver(self, messages: list[SlackMessage]) -> bool:
+        """The first message replaces the placeholder (or is posted when there is none), the rest
+        follow in the thread, in order. True when Slack took all of them."""
+        first, rest = messages[0], messages[1:]
+        if self.placeholder is not None:
+            ok = await self._replace(self.placeholder, first)
+            self.placeholder = None
+        else:
+            ok = await self.post(first) is not None
+        for extra in rest:
+            ok = await self.post(extra) is not None and ok
+        return ok
+
+    async def fail(self, text: str) -> None:
+        """An error in one line: in the placeholder's place if there is one, else posted."""
+        await self.deliver([notice(f":warning: {text}")])
+
+    async def post(self, message: SlackMessage) -> str | None:
+        """chat.postMessage in the thread; returns the ts, or None (logged) when Slack refuses."""
+        try:
+            resp = await self.client.chat_postMessage(
+                channel=self.channel, thread_ts=self.thread_ts, **message.as_args()
+            )
+        except SlackApiError as exc:
+            log.error(
+                "chat.postMessage failed channel=%s thread=%s error=%s",
+                self.channel,
+                self.thread_ts,
+                exc.response.get("error"),
+            )
+            return None
+        ts = resp.get("ts")
+        return str(ts) if ts else None
+
+    async def _replace(self, ts: str, message: SlackMessage) -> bool:
+        """chat.update; if Slack refuses the update, post instead."""
+        try:
+            await self.client.chat_update(channel=self.channel, ts=ts, **message.as_args())
+            return True
+        except SlackApiError as exc:
+            log.warning(
+                "chat.update failed channel=%s ts=%s error=%s; posting instead",
+                self.channel,
+                ts,
+                exc.response.get("error"),
+            )
+        return await self.post(message) is not None
