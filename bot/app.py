@@ -183,7 +183,8 @@ class SlackBot:
         for client in (self.client, self.progress_client):
             if client is not None:
                 client.session = session
-        await self.identity.learn()
+        if self.identity.user_id is None:
+            await self.identity.learn()
 
     async def shutdown(self) -> None:
         """Let in-flight turns finish (bounded by BOT_DRAIN_SECONDS), then close the clients."""

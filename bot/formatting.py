@@ -1,7 +1,8 @@
 """Turning a model's answer into Slack messages: Markdown, splitting, and the usage line.
 
-Slack renders standard Markdown itself in a `markdown` block (reference/slack.md §7), so the answer
-is not converted to mrkdwn. What this module must get right instead:
+Slack renders standard Markdown itself in a `markdown` block (Block Kit, made for LLM output;
+headings, lists, fenced code, `[label](url)` links), so the answer is not converted to Slack's own
+mrkdwn dialect. What this module must get right instead:
 
 * a payload's markdown blocks may hold 12,000 characters in total, so long answers are split into
   several messages, at paragraph boundaries where possible, and a code fence cut in two is closed

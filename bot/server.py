@@ -34,6 +34,9 @@ def tune_gc() -> None:
 
 def run_http(settings: Settings, *, host: str, port: int) -> int:
     bot = build_slack_bot(settings)
+    # Learn the bot's identity before serving: a token Slack refuses stops here with the fix
+    # (ConfigError, exit code 2) instead of failing inside the server's start-up.
+    asyncio.run(bot.identity.learn())
     tune_gc()
     config = uvicorn.Config(
         build_asgi(bot),

@@ -7,9 +7,16 @@ each request to `slack_app.Events.direct` first (signed events of the bot's two 
 Bolt.
 
 It builds the Bolt request itself rather than using Bolt's Starlette adapter, for two reasons: a
-request-size limit before anything is parsed, and Bolt's form parser, which treats any form body
-containing the substring `payload` as an interactivity payload (reference/slack.md §4):
-`/gpt set system payload rules` would otherwise parse to `{}` and get a 404.
+request-size limit before anything is parsed, and Bolt's form parser (slack_bolt 1.30), which
+treats any form body containing the substring `payload` as an interactivity payload and, finding
+no `payload=` field, parses it to `{}`: `/gpt set system payload rules`, or any command from a
+channel named `payloads`, would get Bolt's 404. `bolt_request` re-parses such a body as the form it
+is and rebuilds Bolt's context from it (`tests/test_bolt_internals.py` pins both Bolt behaviours,
+so an upgrade that changes them fails a test, not production).
+
+Slack signs every request with `X-Slack-Signature` over `v0:<timestamp>:<raw body>` and an integer
+`X-Slack-Request-Timestamp`; Bolt's check calls `int()` on the timestamp and answers 500 to one
+that is not an integer, so that case is refused with 401 here first.
 """
 
 from __future__ import annotations
