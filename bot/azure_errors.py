@@ -1,8 +1,11 @@
-"""Azure OpenAI's wire facts about failures and results: error bodies → the exception tree,
-content-filter categories, usage, request ids (reference/azure-openai.md §3 and §5).
+"""Azure OpenAI's failures read into the exception tree: error bodies, content-filter
+categories, request ids.
 
-Error bodies are not uniform (gateway 401s have no `error` wrapper, `code` is a string, a number
-or null, the spec's `inner_error` is `innererror` on the wire), so everything is read defensively.
+Error bodies are not uniform, so everything is read defensively: Azure's gateway 401s (a bad or
+expired Entra token) are `{statusCode, message}` with no `error` wrapper; `code` is a numeric
+string ("429"), a symbol ("DeploymentNotFound", "content_filter") or null; `type` and `param` are
+often null; and the spec's `inner_error.content_filter_results` is spelled
+`innererror.content_filter_result` on the wire, so both spellings are read.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from typing import Any
 import httpx
 
 from bot import errors
-from bot.chat_types import Usage
 from bot.retry import is_retryable_status
 
 
@@ -40,14 +42,14 @@ def filtered_categories(results: object) -> tuple[str, ...]:
 
 
 def map_error(status: int, body: bytes, headers: httpx.Headers) -> errors.AzureOpenAIError:
-    """Translate an error response into the exception tree (§5). Bodies are not uniform."""
+    """Translate an error response into the exception tree."""
     text = body.decode("utf-8", "replace")
     try:
         data: Any = json.loads(text)
     except ValueError:
         data = None
     err = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(err, dict):  # gateway 401s have {statusCode, message} and no "error" (§5.1)
+    if not isinstance(err, dict):  # gateway 401s: {statusCode, message}, no "error" wrapper
         err = data if isinstance(data, dict) else {}
     code = err.get("code")
     code = str(code) if code is not None else None
@@ -78,14 +80,14 @@ def map_error(status: int, body: bytes, headers: httpx.Headers) -> errors.AzureO
     return errors.InvalidRequest(message, **common)
 
 
-def usage_of(data: object) -> Usage | None:
-    if not isinstance(data, dict):
-        return None
-    try:
-        return Usage(
-            int(data.get("prompt_tokens") or 0),
-            int(data.get("completion_tokens") or 0),
-            int(data.get("total_tokens") or 0),
-        )
-    except (TypeError, ValueError):
-        return None
+def completion_filtered(results: object, request_id: str | None) -> errors.ContentFiltered:
+    """The error for a completion the content filter stopped: a 200 whose `finish_reason` is
+    `content_filter`, with the categories marked `filtered` in its `content_filter_results`."""
+    return errors.ContentFiltered(
+        "completion filtered",
+        categories=filtered_categories(results),
+        where="completion",
+        status=200,
+        code="content_filter",
+        request_id=request_id,
+    )

@@ -1,10 +1,12 @@
 """When to retry an Azure OpenAI call, and how long to wait first.
 
-The rules follow reference/azure-openai.md §6: retry 408, 429, 5xx and connection/read errors; never
-any other 4xx. The server's own delay wins (`retry-after-ms`, then `retry-after` in seconds or as an
-HTTP date, then the "retry after N seconds" text); otherwise jittered exponential backoff
-(0.5 s doubling, capped). Attempts and the total wait are both bounded, because a Slack user is
-watching: a turn that would wait a minute for quota is better told "rate limited" now.
+The rules are openai-python's, the SDK Azure's documentation uses: retry 408, 429, 5xx and
+connection/read errors; never any other 4xx (content_filter, context_length_exceeded, 401, 403 and
+404 answer the same every time). The server's own delay wins (`retry-after-ms`, then
+`retry-after` in seconds or as an HTTP date, then the "retry after N seconds" text, since Azure
+has sent 429s with neither header); otherwise jittered exponential backoff (0.5 s doubling,
+capped). Attempts and the total wait are both bounded, because a Slack user is watching: a turn
+that would wait a minute for quota is better told "rate limited" now.
 """
 
 from __future__ import annotations

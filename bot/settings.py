@@ -18,7 +18,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.errors import ConfigError
 
 DEFAULT_API_VERSION = "2024-10-21"
-"""Latest GA api-version of the deployment-path API (reference/azure-openai.md §7.3)."""
+"""The latest GA api-version of the deployment API (the GA chain is 2023-05-15, 2024-02-01,
+2024-06-01, 2024-10-21)."""
 
 _PORTAL_HINT = (
     "Find it in the Azure portal: open your Azure OpenAI resource, then "
