@@ -31,7 +31,8 @@ from bot.azure_openai import (
     static_token_provider,
     supports_stream_usage,
 )
-from bot.channel_config import ConfigStore, Effective, environment_defaults
+from bot.channel_config import ConfigStore
+from bot.channel_settings import ChannelSettings, environment_layer, environment_turn_settings
 from bot.commands import AdminCheck, Commands
 from bot.conversation import Conversation, TurnSettings
 from bot.metrics import Metrics
@@ -129,7 +130,7 @@ def build_store(settings: Settings, redis: Redis) -> ThreadStore:
 
 def default_turn_settings(settings: Settings) -> TurnSettings:
     """The environment's layer alone (what `ask` uses); channels override it in Slack."""
-    return Effective(config_defaults(settings), {}).turn_settings()
+    return environment_turn_settings(settings)
 
 
 @dataclass
@@ -216,19 +217,9 @@ def build_slack_client(settings: Settings, *, retry_rate_limits: bool = True) ->
     )
 
 
-def config_defaults(settings: Settings) -> dict[str, object]:
+def config_defaults(settings: Settings) -> ChannelSettings:
     """The environment's layer of the channel settings (channel > workspace > environment)."""
-    return environment_defaults(
-        system=settings.bot_system_prompt,
-        deployment=settings.azure_openai_deployment,
-        temperature=settings.bot_temperature,
-        top_p=settings.bot_top_p,
-        max_tokens=settings.bot_max_tokens,
-        history=settings.bot_history_turns,
-        context_window=settings.bot_context_window,
-        stream=settings.bot_stream,
-        quota=settings.bot_daily_quota,
-    )
+    return environment_layer(settings)
 
 
 def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBot:

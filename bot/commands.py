@@ -23,14 +23,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channel_config import (
-    KEY_HELP,
-    KEYS,
-    ConfigStore,
-    InvalidSetting,
-    show_value,
-    validate_value,
-)
+from bot.channel_config import ConfigStore
+from bot.channel_settings import KEYS, SETTINGS, InvalidSetting, show_value, validate_value
 from bot.errors import StoreUnavailable
 from bot.usage import PERIODS, UsageLedger
 
@@ -154,7 +148,8 @@ class Commands:
             self._log(user, team, scope, p.key, old, None)
             return f"`{p.key}` is no longer set for {where} (was {show_value(old)})."
         if not p.value:
-            return f"Give a value: `{self.command} {KEY_HELP[p.key][1]}` ({KEY_HELP[p.key][0]})."
+            setting = SETTINGS[p.key]
+            return f"Give a value: `{self.command} {setting.usage}` ({setting.description})."
         try:
             value = validate_value(p.key, p.value)
         except InvalidSetting as exc:
@@ -187,7 +182,9 @@ class Commands:
             f"• `{c} config` – the same settings in a form",
             "*Keys*",
         ]
-        lines += [f"• `{k}` – {desc}. e.g. `{c} {ex}`" for k, (desc, ex) in KEY_HELP.items()]
+        lines += [
+            f"• `{s.name}` – {s.description}. e.g. `{c} {s.usage}`" for s in SETTINGS.values()
+        ]
         lines.append(f"Changing settings is for {self.admins.who()}.")
         return "\n".join(lines)
 
@@ -195,7 +192,8 @@ class Commands:
         eff = await self.config.effective(team, channel)
         lines = [f"*Settings in <#{channel}>*"]
         for key in KEYS:
-            lines.append(f"• `{key}` = {show_value(eff.values[key])}  _({eff.sources[key]})_")
+            value = show_value(getattr(eff.settings, key))
+            lines.append(f"• `{key}` = {value}  _({eff.sources[key]})_")
         return "\n".join(lines)
 
     async def usage(self, team: str, channel: str, period: str) -> str:
@@ -225,20 +223,19 @@ class Commands:
         eff = await self.config.effective(team, channel)
         blocks = []
         for key in KEYS:
+            value = getattr(eff.settings, key)
             element: dict[str, Any] = {
                 "type": "plain_text_input",
                 "action_id": "value",
-                "multiline": key == "system",
+                "multiline": SETTINGS[key].multiline,
                 "placeholder": {
                     "type": "plain_text",
-                    "text": f"inherit: {show_value(eff.values[key])}"[:150],
+                    "text": f"inherit: {show_value(value)}"[:150],
                 },
             }
             if eff.sources[key] == "channel":
                 element["initial_value"] = (
-                    show_value(eff.values[key])
-                    if isinstance(eff.values[key], bool)
-                    else str(eff.values[key])
+                    show_value(value) if isinstance(value, bool) else str(value)
                 )
             blocks.append(
                 {
@@ -246,7 +243,7 @@ class Commands:
                     "block_id": key,
                     "optional": True,
                     "label": {"type": "plain_text", "text": key},
-                    "hint": {"type": "plain_text", "text": KEY_HELP[key][0][:150]},
+                    "hint": {"type": "plain_text", "text": SETTINGS[key].description[:150]},
                     "element": element,
                 }
             )
