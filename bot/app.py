@@ -23,6 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.types import ASGIApp
 
+from bot.admins import AdminCheck
 from bot.admission import Admission
 from bot.answering import Answerer
 from bot.azure_openai import (
@@ -33,7 +34,7 @@ from bot.azure_openai import (
 )
 from bot.channel_config import ConfigStore
 from bot.channel_settings import ChannelSettings, environment_layer, environment_turn_settings
-from bot.commands import AdminCheck, Commands
+from bot.commands import Commands
 from bot.conversation import Conversation, TurnSettings
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy

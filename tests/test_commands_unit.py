@@ -1,7 +1,8 @@
-"""The slash command without Slack: parsing, the help and show texts, changes and their log."""
+"""The slash command and the settings modal, without Slack: parsing, texts, changes and the log."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -9,10 +10,12 @@ import pytest
 from fakeredis import FakeAsyncRedis
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.admins import AdminCheck
 from bot.channel_config import ConfigStore
 from bot.channel_settings import KEYS, SETTINGS, environment_layer
-from bot.commands import AdminCheck, Commands, parse
+from bot.commands import Commands, parse
 from bot.settings import load_settings
+from bot.settings_modal import MODAL_ID, SettingsModal, read_submission, settings_view
 from bot.store import Keys
 
 ADMIN = "UADMIN001"
@@ -113,7 +116,7 @@ async def test_commands_every_change_is_logged(
         f"{prefix} scope=workspace key=stream old='(model default)' new='off'",
         f"{prefix} scope=C1 key=quota old='5' new='(model default)'",
         f"{prefix} scope=C1 key=history old='(model default)' new='3'",
-        f"{prefix} scope=channel:C1 key=* old=\"{{'history': 3}}\" new='(model default)'",
+        f"{prefix} scope=C1 key=* old=\"{{'history': 3}}\" new='(model default)'",
     ]
 
 
@@ -137,3 +140,66 @@ async def test_commands_refused_or_invalid_change_changes_nothing(
     assert replies[3].startswith("Nothing changed. `max_tokens`: Input should be a valid integer")
     assert set((await config.effective("T1", "C1")).sources.values()) == {"environment"}
     assert caplog.records == []
+
+
+async def test_modal_has_one_input_per_setting(config: ConfigStore) -> None:
+    """The form's inputs are the declared settings: hint = description, channel value prefilled."""
+    await config.set("T1", "C1", "stream", False)
+    view = settings_view(await config.effective("T1", "C1"), "C1")
+    assert view["callback_id"] == MODAL_ID
+    assert json.loads(view["private_metadata"]) == {"channel": "C1"}
+    blocks = {b["block_id"]: b for b in view["blocks"]}
+    assert list(blocks) == list(KEYS)
+    for name, block in blocks.items():
+        assert block["hint"]["text"] == SETTINGS[name].description[:150]
+        assert block["element"]["multiline"] is (name == "system")
+    assert blocks["stream"]["element"]["initial_value"] == "off"
+    assert "initial_value" not in blocks["quota"]["element"]
+    assert blocks["quota"]["element"]["placeholder"]["text"] == "inherit: 0"
+
+
+def submission(values: dict[str, str], channel: str = "C1") -> dict[str, Any]:
+    state = {k: {"value": {"type": "plain_text_input", "value": v}} for k, v in values.items()}
+    return {
+        "team": {"id": "T1"},
+        "user": {"id": ADMIN},
+        "view": {"private_metadata": json.dumps({"channel": channel}), "state": {"values": state}},
+    }
+
+
+def test_modal_submission_is_validated_per_input() -> None:
+    """Each filled input is validated by its setting; blank ones are skipped."""
+    view = submission({"temperature": "9", "quota": "12", "system": "  ", "stream": "off"})["view"]
+    values, errors = read_submission(view)
+    assert values == {"quota": 12, "stream": False}
+    assert list(errors) == ["temperature"]
+    assert errors["temperature"].startswith("`temperature`: Input should be less than or equal")
+
+
+async def test_modal_saves_all_or_nothing_and_logs_each_change(
+    config: ConfigStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An invalid input saves nothing; a valid form sets its values and clears emptied ones."""
+    caplog.set_level(logging.INFO, logger="bot.config")
+    modal = SettingsModal(config=config, admins=AdminCheck([ADMIN]), command="/gpt")
+    await config.set("T1", "C1", "history", 3)
+    errors = await modal.submit(submission({"quota": "9", "top_p": "2"}), CLIENT)
+    assert list(errors) == ["top_p"]
+    assert (await config.effective("T1", "C1")).sources["quota"] == "environment"
+    assert await modal.submit(submission({"quota": "9", "stream": "off"}), CLIENT) == {}
+    eff = await config.effective("T1", "C1")
+    assert (eff.settings.quota, eff.settings.stream) == (9, False)
+    assert eff.sources["history"] == "environment"
+    logged = sorted(r.getMessage().split(" key=")[1].split(" ")[0] for r in caplog.records)
+    assert logged == ["history", "quota", "stream"]
+
+
+async def test_modal_refuses_non_admins_and_lost_channels(config: ConfigStore) -> None:
+    """A non-admin's or channel-less submission is answered with an error and stores nothing."""
+    modal = SettingsModal(config=config, admins=AdminCheck([ADMIN]), command="/gpt")
+    body = submission({"quota": "9"})
+    body["user"] = {"id": "UOTHER"}
+    assert "Only the bot's admins" in (await modal.submit(body, CLIENT))["system"]
+    lost = await modal.submit(submission({"quota": "9"}, channel=""), CLIENT)
+    assert "lost its channel" in lost["system"]
+    assert (await config.effective("T1", "C1")).sources["quota"] == "environment"
