@@ -27,6 +27,7 @@ from pydantic.fields import FieldInfo
 from bot.chat_types import ChatOptions
 from bot.conversation import TurnSettings
 from bot.errors import ConfigError
+from bot.settings import ReasoningEffort
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -48,6 +49,10 @@ def _on_off(value: object) -> object:
             return False
         raise ValueError("use on or off")
     return value
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 OnOff = Annotated[bool, BeforeValidator(_on_off)]
@@ -128,6 +133,14 @@ class ChannelSettings(BaseModel):
         examples=["off"],
         json_schema_extra={"env": "BOT_STREAM"},
     )
+    reasoning_effort: Annotated[ReasoningEffort | None, BeforeValidator(_lower)] = Field(
+        description=(
+            "minimal, low, medium or high; how hard the model thinks, "
+            "for reasoning deployments (o-series, gpt-5) only"
+        ),
+        examples=["low"],
+        json_schema_extra={"env": "BOT_REASONING_EFFORT"},
+    )
 
     def turn_settings(self) -> TurnSettings:
         """What a turn sends: the answer's budget is capped to leave room for the prompt."""
@@ -140,6 +153,7 @@ class ChannelSettings(BaseModel):
                 temperature=self.temperature,
                 top_p=self.top_p,
                 max_tokens=min(self.max_tokens, max(1, self.context_window - ANSWER_HEADROOM)),
+                reasoning_effort=self.reasoning_effort,
             ),
         )
 

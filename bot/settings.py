@@ -17,6 +17,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
 
+ReasoningEffort = Literal["minimal", "low", "medium", "high"]
+"""How long a reasoning deployment (o-series, gpt-5) thinks before it answers."""
+
 DEFAULT_API_VERSION = "2024-10-21"
 """The latest GA api-version of the deployment API (the GA chain is 2023-05-15, 2024-02-01,
 2024-06-01, 2024-10-21)."""
@@ -78,6 +81,8 @@ class Settings(BaseSettings):
     """Show answers growing while Azure writes them (where the api-version allows usage)."""
     bot_stream_interval: float = Field(default=1.0, ge=0.05, le=10)
     """Seconds between progress updates of a streamed answer (Slack: about one a second)."""
+    bot_reasoning_effort: ReasoningEffort | None = None
+    """Default `reasoning_effort` for reasoning deployments; unset: Azure's default (not sent)."""
     bot_lock_timeout: float = Field(default=120, gt=0)
     bot_drain_seconds: float = Field(default=25, ge=0)
     bot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -94,6 +99,7 @@ class Settings(BaseSettings):
         "redis_url",
         "bot_temperature",
         "bot_top_p",
+        "bot_reasoning_effort",
         mode="before",
     )
     @classmethod

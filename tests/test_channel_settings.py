@@ -67,10 +67,11 @@ def test_environment_layer_sources_follow_the_contract() -> None:
         "quota": "BOT_DAILY_QUOTA",
         "context_window": "BOT_CONTEXT_WINDOW",
         "stream": "BOT_STREAM",
+        "reasoning_effort": "BOT_REASONING_EFFORT",
     }
     layer = env_layer()
     assert layer.followups is True
-    assert layer.temperature is None and layer.top_p is None
+    assert layer.reasoning_effort is None and layer.temperature is None
 
 
 def test_environment_layer_out_of_range_names_the_variable() -> None:
@@ -90,6 +91,8 @@ def test_environment_layer_out_of_range_names_the_variable() -> None:
         ("quota", "0", 0),
         ("deployment", "my-gpt4o_2.1", "my-gpt4o_2.1"),
         ("history", "100", 100),
+        ("reasoning_effort", "minimal", "minimal"),
+        ("reasoning_effort", " High ", "high"),
     ],
 )
 def test_validate_accepts_the_documented_ranges(key: str, raw: str, value: object) -> None:
@@ -108,6 +111,7 @@ def test_validate_accepts_the_documented_ranges(key: str, raw: str, value: objec
         ("system", "   ", "at least 1 character"),
         ("deployment", "../etc", "Expected Azure deployment name"),
         ("followups", "maybe", "use on or off"),
+        ("reasoning_effort", "max", "Expected minimal, low, medium or high"),
         ("nope", "1", "Unknown key `nope`"),
     ],
 )
@@ -122,12 +126,13 @@ def test_validate_rejects_with_the_valid_range(key: str, raw: str, expected: str
 
 
 def test_turn_settings_carry_every_model_option() -> None:
-    """A turn gets the deployment, sampling and answer budget of its settings."""
+    """A turn gets the deployment, sampling, budget and reasoning effort of its settings."""
     layer = env_layer(
         azure_openai_deployment="o4-mini",
         bot_temperature="0.3",
         bot_top_p="0.8",
         bot_max_tokens=900,
+        bot_reasoning_effort="medium",
         bot_system_prompt="Be brief.",
         bot_history_turns=4,
     )
@@ -135,7 +140,7 @@ def test_turn_settings_carry_every_model_option() -> None:
     assert (turn.system_prompt, turn.history_turns, turn.context_window) == ("Be brief.", 4, 16_000)
     options = turn.options
     assert (options.deployment, options.temperature, options.top_p) == ("o4-mini", 0.3, 0.8)
-    assert options.max_tokens == 900
+    assert (options.max_tokens, options.reasoning_effort) == (900, "medium")
 
 
 def test_turn_settings_cap_the_answer_below_the_context_window() -> None:
@@ -165,9 +170,11 @@ async def test_config_store_typed_values_round_trip() -> None:
     config = store()
     for key, raw in (("followups", "off"), ("stream", "no"), ("quota", "7"), ("top_p", "1")):
         await config.set("T1", "C1", key, validate_value(key, raw))
+    await config.set("T1", "C1", "reasoning_effort", validate_value("reasoning_effort", "High"))
     s = (await config.effective("T1", "C1")).settings
     assert (s.followups, s.stream, s.quota, s.top_p) == (False, False, 7, 1.0)
-    assert isinstance(s.top_p, float)
+    assert isinstance(s.top_p, float) and s.reasoning_effort == "high"
+    assert s.turn_settings().options.reasoning_effort == "high"
 
 
 async def test_config_store_ignores_values_no_longer_valid() -> None:

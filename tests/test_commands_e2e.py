@@ -81,6 +81,8 @@ def test_help_lists_subcommands_and_keys(bot: BotProcess, slack: FakeSlack) -> N
         "followups",
         "quota",
         "context_window",
+        "stream",
+        "reasoning_effort",
     ):
         assert f"`/gpt {word}" in text or f"`{word}`" in text
 
@@ -131,6 +133,16 @@ def test_workspace_default_and_channel_override(bot: BotProcess, slack: FakeSlac
     )
 
 
+def test_reasoning_effort_is_set_and_shown(bot: BotProcess, slack: FakeSlack) -> None:
+    """`reasoning_effort` starts unset (Azure's default) and takes a workspace default."""
+    line = "`reasoning_effort` = (model default)  _(environment)_"
+    assert line in command(bot, "show", channel="CCMD13")
+    reply = command(bot, "set-default reasoning_effort High", channel="CCMD13")
+    assert reply == "Set `reasoning_effort` for the workspace default: (model default) → high."
+    assert "`reasoning_effort` = high  _(workspace)_" in command(bot, "show", channel="CCMD13")
+    command(bot, "unset-default reasoning_effort", channel="CCMD13")
+
+
 def test_non_admin_is_refused_and_told_who_can(bot: BotProcess, slack: FakeSlack) -> None:
     """A non-admin's set changes nothing and names who may."""
     text = command(bot, "set temperature 1.5", user=USER, channel="CCMD7")
@@ -152,6 +164,7 @@ def test_non_admin_is_refused_and_told_who_can(bot: BotProcess, slack: FakeSlack
         ("set followups maybe", "on or off"),
         ("set quota -5", "0 = unlimited"),
         ("set deployment my deployment", "deployment name"),
+        ("set reasoning_effort max", "minimal, low, medium or high"),
         ("set colour blue", "Unknown key"),
         ("set temperature", "Give a value"),
     ],

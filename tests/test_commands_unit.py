@@ -59,6 +59,7 @@ async def run(commands: Commands, text: str, *, user: str = ADMIN, channel: str 
         ("set system ‘single curly’", "set", "system", "single curly"),
         ("set system line one\nline two 🎉", "set", "system", "line one\nline two 🎉"),
         ("set context-window 8000", "set", "context_window", "8000"),
+        ("set Reasoning-Effort high", "set", "reasoning_effort", "high"),
         ("usage 7d", "usage", "7d", ""),
         ('set system "unbalanced', "set", "system", '"unbalanced'),
     ],
@@ -77,17 +78,20 @@ def test_help_lists_every_setting_with_its_description_and_example(commands: Com
         assert line in text.splitlines()
     positions = [text.index(f"• `{name}` –") for name in KEYS]
     assert positions == sorted(positions)
+    assert "reasoning deployments (o-series, gpt-5) only" in text
 
 
 async def test_show_lists_every_setting_with_its_value_and_source(commands: Commands) -> None:
     """`/gpt show` has one line per declared setting: value (on/off for switches) and source."""
     await run(commands, "set followups off")
     await run(commands, "set-default history 4")
+    await run(commands, "set-default reasoning_effort low")
     lines = (await run(commands, "show", user="UANYONE")).splitlines()
     assert lines[0] == "*Settings in <#C1>*"
     assert [line.split("`")[1] for line in lines[1:]] == list(KEYS)
     assert "• `followups` = off  _(channel)_" in lines
     assert "• `history` = 4  _(workspace)_" in lines
+    assert "• `reasoning_effort` = low  _(workspace)_" in lines
     assert "• `temperature` = (model default)  _(environment)_" in lines
 
 
@@ -186,12 +190,17 @@ async def test_modal_saves_all_or_nothing_and_logs_each_change(
     errors = await modal.submit(submission({"quota": "9", "top_p": "2"}), CLIENT)
     assert list(errors) == ["top_p"]
     assert (await config.effective("T1", "C1")).sources["quota"] == "environment"
-    assert await modal.submit(submission({"quota": "9", "stream": "off"}), CLIENT) == {}
+    form = {"quota": "9", "stream": "off", "reasoning_effort": "high"}
+    assert await modal.submit(submission(form), CLIENT) == {}
     eff = await config.effective("T1", "C1")
-    assert (eff.settings.quota, eff.settings.stream) == (9, False)
+    assert (eff.settings.quota, eff.settings.stream, eff.settings.reasoning_effort) == (
+        9,
+        False,
+        "high",
+    )
     assert eff.sources["history"] == "environment"
     logged = sorted(r.getMessage().split(" key=")[1].split(" ")[0] for r in caplog.records)
-    assert logged == ["history", "quota", "stream"]
+    assert logged == ["history", "quota", "reasoning_effort", "stream"]
 
 
 async def test_modal_refuses_non_admins_and_lost_channels(config: ConfigStore) -> None:

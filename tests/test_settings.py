@@ -106,3 +106,18 @@ def test_settings_require_slack_names_missing_tokens() -> None:
         s.require_slack(socket_mode=False)
     with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
         s.require_slack(socket_mode=True)
+
+
+def test_settings_reasoning_effort_blank_is_unset() -> None:
+    """`BOT_REASONING_EFFORT=` means unset (Azure's default), like the other optional values."""
+    assert make().bot_reasoning_effort is None
+    assert make(bot_reasoning_effort=" ").bot_reasoning_effort is None
+    assert make(bot_reasoning_effort="high").bot_reasoning_effort == "high"
+
+
+def test_settings_reasoning_effort_names_the_valid_values() -> None:
+    """An unknown effort fails at start, naming the variable and the four valid values."""
+    with pytest.raises(ConfigError) as info:
+        make(bot_reasoning_effort="max")
+    assert "BOT_REASONING_EFFORT" in str(info.value)
+    assert "'minimal', 'low', 'medium' or 'high'" in str(info.value)
