@@ -1,6 +1,6 @@
 """Load benchmark: the real bot and a minimal baseline under the same signed Slack load.
 
-    python -m bench.run                  # the full run (about two minutes), for the README
+    python -m bench.run                  # the full run (about 2.5 minutes): bench/README.md
     python -m bench.run --levels rate    # only the 100/s level (also: --rounds, --seconds)
     python -m bench.run --smoke          # a few seconds, no thresholds (the test suite runs it)
 

@@ -8,7 +8,8 @@
 * chat.postMessage enforces the limits that bite LLM answers: markdown blocks ≤ 12,000 characters
   in total, ≤ 50 blocks, `markdown_text` not combined with `text`/`blocks`, `text` ≤ 40,000.
 * Faults are queued per method: an HTTP 429 with an integer `Retry-After`, a 5xx, or an error code.
-* Every call is recorded; `thread()` gives the bot's messages in a thread as they finally look.
+* Every call is recorded (`calls`, `calls_to()`), and so are Socket Mode connections and acks;
+  `thread()` gives the bot's messages in a thread as they finally look.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ class FakeSlack:
         self._ts = 1_700_000_000_000_000
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict[str, Any]] = []
+        self.socket_connections = 0
+        """Socket Mode connections opened (hello sent) since the last `clear()`."""
         app = web.Application()
         app.router.add_get("/link/", self._link)
         app.router.add_route("*", "/api/{method}", self._api)
@@ -111,6 +114,7 @@ class FakeSlack:
             self.messages.clear()
             self._faults.clear()
             self.socket_acks.clear()
+            self.socket_connections = 0
 
     def fail(self, method: str, *faults: SlackFault) -> None:
         with self._lock:
@@ -278,6 +282,8 @@ class FakeSlack:
             )
         )
         self.sockets.append(ws)
+        with self._lock:
+            self.socket_connections += 1
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 data = json.loads(msg.data)

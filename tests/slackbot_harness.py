@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +20,8 @@ from fakes.azure import FakeAzure
 from fakes.server_thread import free_port
 from fakes.slack import FakeSlack, message_text
 from fakes.slack_requests import SIGNING_SECRET, envelope, sign
+
+SAMPLE = re.compile(r'^(\w+)\{\w+="([^"]*)"\} (\S+)$', re.MULTILINE)
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 15, interval: float = 0.05) -> Any:
@@ -99,6 +103,18 @@ class BotProcess:
         with open(self.log_path) as f:
             return f.read()
 
+    def counter(self, name: str) -> Counter[str]:
+        """A one-label counter from `/metrics`, by label value: `counter("slackgpt_turns_total")`
+        gives the turns ended so far by outcome."""
+        text = self.http.get("/metrics").text
+        return Counter(
+            {
+                label: int(float(value))
+                for metric, label, value in SAMPLE.findall(text)
+                if metric == name
+            }
+        )
+
     def post_raw(
         self,
         body: str,
@@ -143,6 +159,25 @@ class BotProcess:
         self.http.close()
         self._log.close()
         return self.proc.returncode
+
+
+def turns(*bots: BotProcess) -> Counter[str]:
+    """The turns these bots have ended so far, by outcome, summed over the bots."""
+    return sum((bot.counter("slackgpt_turns_total") for bot in bots), Counter())
+
+
+def wait_for_turns(
+    bots: BotProcess | Iterable[BotProcess],
+    since: Counter[str],
+    timeout: float = 15,
+    **expected: int,
+) -> None:
+    """Wait until the bots have ended as many turns since `since` as `expected` counts (every
+    delivery handled, duplicates included), then check their outcomes are exactly `expected`."""
+    procs = [bots] if isinstance(bots, BotProcess) else list(bots)
+    total = sum(expected.values())
+    ended = wait_until(lambda: (d := turns(*procs) - since).total() >= total and d, timeout=timeout)
+    assert ended == Counter(expected), f"turns ended: {dict(ended)}, expected {expected}"
 
 
 def final_thread(

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.app import build_asgi, build_slack_bot
+from bot.app import SlackBot, build_asgi, build_slack_bot
 from bot.settings import load_settings
 from fakes.azure import FakeAzure
 from fakes.slack import TEAM, FakeSlack
@@ -33,11 +33,17 @@ HEADER_CHARS = st.characters(min_codepoint=32, max_codepoint=126)
 class App:
     loop: asyncio.AbstractEventLoop
     client: httpx.AsyncClient
+    bot: SlackBot
 
     def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
         return self.loop.run_until_complete(
             self.client.post("/slack/events", content=body, headers=headers)
         )
+
+    def finish_turns(self) -> None:
+        """Let every turn started so far run to its end: the loop runs only inside `post`, so
+        without this a turn a request wrongly started would not have reached Azure yet."""
+        assert self.loop.run_until_complete(self.bot.runner.drain(10)) == 0
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +63,18 @@ def app(fake_azure: FakeAzure, fake_slack: FakeSlack) -> Iterator[App]:
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=build_asgi(bot)), base_url="http://bot"
     )
-    yield App(loop, client)
+    yield App(loop, client, bot)
     loop.run_until_complete(bot.runner.drain(10))
     loop.run_until_complete(client.aclose())
     loop.run_until_complete(bot.shutdown())
     loop.close()
     print("\nfuzz cases per test:", COUNTS)
+
+
+@pytest.fixture(autouse=True)
+def _earlier_turns_finished(app: App) -> None:
+    """Turns an earlier test started have ended before this test's journals are cleared."""
+    app.finish_turns()
 
 
 def count(name: str) -> None:
@@ -103,16 +115,18 @@ json_values = st.recursive(
     ),
 )
 def test_fuzz_unsigned_garbage_is_refused_without_work(
-    app: App, azure: FakeAzure, body: bytes, content_type: str
+    app: App, azure: FakeAzure, slack: FakeSlack, body: bytes, content_type: str
 ) -> None:
-    """Random bytes with no valid signature: 4xx, never 5xx, never an Azure call."""
+    """Random bytes with no valid signature: 4xx, never 5xx, never an Azure call or a post."""
     count("unsigned")
     headers = {"Content-Type": content_type} if content_type else {}
     response = app.post(body, headers)
     assert 400 <= response.status_code < 500 or (
         response.status_code == 200 and body.startswith(b"ssl_check")
     )
+    app.finish_turns()
     assert azure.completions == []
+    assert slack.calls_to("chat.postMessage") == []
 
 
 @FUZZ
@@ -170,7 +184,7 @@ def test_fuzz_signed_events_with_wrong_types_never_5xx(app: App, event: dict, to
     sig=st.one_of(st.text(HEADER_CHARS, max_size=80), st.just("v0=" + "0" * 64)),
 )
 def test_fuzz_bad_signatures_and_timestamps_get_401(
-    app: App, azure: FakeAzure, ts: str, sig: str
+    app: App, azure: FakeAzure, slack: FakeSlack, ts: str, sig: str
 ) -> None:
     """Any timestamp/signature pair that is not Slack's gets 401, including non-integers."""
     count("bad_signature")
@@ -184,15 +198,25 @@ def test_fuzz_bad_signatures_and_timestamps_get_401(
         },
     )
     assert response.status_code == 401
+    app.finish_turns()
     assert azure.completions == []
+    assert slack.calls_to("chat.postMessage") == []
 
 
-def test_replayed_request_outside_window_gets_401(app: App, azure: FakeAzure) -> None:
+def test_replayed_request_outside_window_gets_401(
+    app: App, azure: FakeAzure, slack: FakeSlack
+) -> None:
     """A correctly signed request replayed 6 minutes later, or dated 6 minutes ahead, is refused."""
     body = json.dumps(envelope(mention("replay"))).encode()
     for offset in (-360, 360):
         assert app.post(body, signed(body, ts=int(time.time()) + offset)).status_code == 401
+    app.finish_turns()
     assert azure.completions == []
+    assert slack.calls_to("chat.postMessage") == []
+    # the same request, signed now, is a turn: what the checks above would have caught
+    assert app.post(body, signed(body)).status_code == 200
+    app.finish_turns()
+    assert [c.body["messages"][-1]["content"] for c in azure.completions] == ["replay"]
 
 
 def test_oversized_body_gets_413(app: App) -> None:

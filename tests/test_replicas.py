@@ -10,18 +10,18 @@ import json
 import os
 import random
 import signal
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis as redis_sync
 
+from bot.store.keys import Keys
 from fakes.azure import FakeAzure
 from fakes.redis_server import RedisServer
 from fakes.slack import FakeSlack, message_text
 from fakes.slack_requests import mention, message
-from tests.slackbot_harness import BotProcess, bot_env, final_thread, wait_until
+from tests.slackbot_harness import BotProcess, bot_env, final_thread, turns, wait_until
 
 SOAK = os.environ.get("SOAK") == "1"
 EVENTS = 1200 if SOAK else 150
@@ -70,23 +70,14 @@ def test_every_event_answered_exactly_once_across_three_replicas(
     with ThreadPoolExecutor(16) as pool:
         codes = list(pool.map(deliver, deliveries))
     assert set(codes) == {200}
-    missing = duplicates = 0
-    deadline = time.monotonic() + 120
-    for ev in events:
-        msgs: list = []  # type: ignore[type-arg]
-        while time.monotonic() < deadline:
-            msgs = [
-                m
-                for m in fake_slack.thread(ev["channel"], ev["ts"])
-                if "Thinking" not in message_text(m)
-            ]
-            if msgs:
-                break
-            time.sleep(0.05)
-        missing += not msgs
-    time.sleep(1.0)
-    for ev in events:
-        duplicates += len(fake_slack.thread(ev["channel"], ev["ts"])) > 1
+    # Every delivery ends as a turn on the replica that took it: wait for all of them.
+    ended = wait_until(
+        lambda: (t := turns(*replicas)).total() >= len(deliveries) and t, timeout=120
+    )
+    threads = [fake_slack.thread(ev["channel"], ev["ts"]) for ev in events]
+    answered = [[m for m in msgs if message_text(m).startswith("Answer to: ")] for msgs in threads]
+    duplicates = sum(len(msgs) > 1 for msgs in threads)
+    missing = sum(not msgs for msgs in answered)
     FIGURES["exactly_once"] = {
         "events": EVENTS,
         "deliveries": len(deliveries),
@@ -95,6 +86,7 @@ def test_every_event_answered_exactly_once_across_three_replicas(
         "azure_calls": len(fake_azure.completions),
     }
     assert (duplicates, missing) == (0, 0)
+    assert ended == {"ok": EVENTS, "duplicate": len(deliveries) - EVENTS}
     assert len(fake_azure.completions) == EVENTS
 
 
@@ -119,6 +111,10 @@ def test_rapid_messages_in_many_threads_keep_every_turn_in_order(
         list(pool.map(burst, range(THREADS)))
     for root in roots:
         final_thread(fake_slack, "CORD", root["ts"], count=PER_THREAD + 1, timeout=120)
+    sent = THREADS * (PER_THREAD + 1)
+    ended = wait_until(lambda: (t := turns(*replicas)).total() >= sent and t)
+    assert ended == {"ok": sent}
+    assert all(len(fake_slack.thread("CORD", r["ts"])) == PER_THREAD + 1 for r in roots)
     client = redis_sync.Redis(port=redis_server.port, decode_responses=True)
     out_of_order = 0
     try:
@@ -162,7 +158,20 @@ def test_replica_killed_holding_the_lock_recovers(
         a.proc.send_signal(signal.SIGKILL)
         a.proc.wait(10)
         fake_azure.first_token_delay = 0.0
-        time.sleep(2 + 5 + 0.5)  # lock timeout, then the short "pending" claim expires
+        # What A left behind: the thread's lock and the message's two "pending" dedup claims.
+        # They expire (lock timeout 2 s, pending claims 2 + 5 s); Slack's redelivery comes later.
+        keys = Keys()
+        left = [
+            keys.lock(f"T0000TEAM:CKILL:{root['ts']}"),
+            keys.claim(f"msg:T0000TEAM:CKILL:{doomed['ts']}"),
+            keys.claim("ev:T0000TEAM:EvDOOMED01"),
+        ]
+        client = redis_sync.Redis.from_url(redis_url)
+        try:
+            assert client.exists(*left) == 3
+            wait_until(lambda: client.exists(*left) == 0, timeout=15)
+        finally:
+            client.close()
         b.send_event(doomed, event_id="EvDOOMED01", retry=(1, "http_timeout"))
         wait_until(
             lambda: any(

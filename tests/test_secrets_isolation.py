@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 
 import redis as redis_sync
 
 from fakes.azure import FakeAzure, Fault, count_tokens
 from fakes.slack import FakeSlack, SlackFault
 from fakes.slack_requests import SIGNING_SECRET, envelope, mention, sign
-from tests.slackbot_harness import BotProcess, bot_env, final_thread, wait_until
+from tests.slackbot_harness import BotProcess, bot_env, final_thread, wait_for_turns, wait_until
 
 WRONG_KEY = "sk-RECOGNISABLE-wrong-azure-key-7d1e"
 
@@ -86,12 +87,13 @@ def test_teams_are_isolated(
             body["authorizations"][0]["team_id"] = team
             body["event_id"] = f"Ev{team}{new_ts or ts}"
             raw = json.dumps(body)
-            bot.post_raw(raw)
+            assert bot.post_raw(raw).status_code == 200
 
         send("TAAAA", "alpha secret plan")
-        wait_until(lambda: len(fake_azure.completions) == 1)
+        wait_for_turns(bot, Counter(), ok=1)  # answered, and its usage recorded
         send("TBBBB", "beta question")
-        wait_until(lambda: len(fake_azure.completions) == 2)
+        wait_for_turns(bot, Counter(), ok=2)
+        assert len(fake_azure.completions) == 2
         b_prompt = [m["content"] for m in fake_azure.completions[-1].body["messages"]]
         assert "alpha secret plan" not in json.dumps(b_prompt)
         form = "token=t&team_id=TAAAA&channel_id=CSHARED&user_id=UADMIN&command=%2Fgpt&text=set+temperature+0.3"

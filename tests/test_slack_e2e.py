@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,7 +17,14 @@ from fakes.azure import BAD_KEY, DEPLOYMENT_NOT_FOUND, FakeAzure, Fault
 from fakes.redis_server import RedisServer
 from fakes.slack import BOT_ID, BOT_USER, FakeSlack, SlackFault, context_text, message_text
 from fakes.slack_requests import SIGNING_SECRET, mention, message, new_ts, sign
-from tests.slackbot_harness import BotProcess, bot_env, final_thread, wait_until
+from tests.slackbot_harness import (
+    BotProcess,
+    bot_env,
+    final_thread,
+    turns,
+    wait_for_turns,
+    wait_until,
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +49,7 @@ def test_mention_gets_one_reply_in_thread_with_usage(
     bot: BotProcess, slack: FakeSlack, azure: FakeAzure
 ) -> None:
     """@bot question → one reply in the mention's thread with the answer and three usage numbers."""
+    before = turns(bot)
     event = mention("what is a monad?", channel="C1")
     assert bot.send_event(event).status_code == 200
     (reply,) = final_thread(slack, "C1", event["ts"])
@@ -51,19 +60,22 @@ def test_mention_gets_one_reply_in_thread_with_usage(
     body = azure.completions[-1].body
     assert body["messages"][-1] == {"role": "user", "content": "what is a monad?"}
     assert len(body["user"]) == 32  # hashed Slack user id, not the id itself
-    time.sleep(0.3)
+    wait_for_turns(bot, before, ok=1)
     assert len(slack.thread("C1", event["ts"])) == 1
+    assert len(azure.completions) == 1
 
 
 def test_followup_without_mention_sees_earlier_turns(
     bot: BotProcess, slack: FakeSlack, azure: FakeAzure
 ) -> None:
     """A plain reply in an engaged thread is answered with the earlier turns, in order."""
+    before = turns(bot)
     first = mention("first question", channel="C2")
     bot.send_event(first)
     final_thread(slack, "C2", first["ts"])
     bot.send_event(message("second question", channel="C2", thread_ts=first["ts"]))
     final_thread(slack, "C2", first["ts"], count=2)
+    wait_for_turns(bot, before, ok=2)
     sent = [m["content"] for m in azure.completions[-1].body["messages"]]
     assert sent[1:] == ["first question", "Answer to: first question", "second question"]
 
@@ -72,15 +84,23 @@ def test_plain_message_in_unengaged_thread_is_ignored(
     bot: BotProcess, slack: FakeSlack, azure: FakeAzure
 ) -> None:
     """Thread replies where the bot never answered are not the bot's business."""
+    before = turns(bot)
     parent = new_ts()
     assert bot.send_event(message("chatting", channel="C3", thread_ts=parent)).status_code == 200
-    time.sleep(0.5)
-    assert slack.thread("C3", parent) == []
-    assert azure.completions == []
+    # A mention later in the same thread queues behind anything the reply started, so once it
+    # is answered the reply has been dealt with.
+    bot.send_event(mention("now you", channel="C3", thread_ts=parent))
+    (reply,) = final_thread(slack, "C3", parent)
+    wait_for_turns(bot, before, ok=1)
+    assert message_text(reply) == "Answer to: now you"
+    (call,) = azure.completions
+    assert call.body["messages"][-1]["content"] == "now you"
 
 
 def test_redelivery_is_answered_once(bot: BotProcess, slack: FakeSlack, azure: FakeAzure) -> None:
     """The same event_id redelivered with X-Slack-Retry-Num gets no second answer."""
+    before = turns(bot)
+    redeliveries = bot.counter("slackgpt_slack_redeliveries_total")
     event = mention("retry me", channel="C4")
     assert bot.send_event(event, event_id="EvRETRY0001").status_code == 200
     assert (
@@ -88,10 +108,14 @@ def test_redelivery_is_answered_once(bot: BotProcess, slack: FakeSlack, azure: F
     )
     assert bot.send_event(event, event_id="EvRETRY0001", retry=(2, "http_error")).status_code == 200
     final_thread(slack, "C4", event["ts"])
-    time.sleep(0.5)
+    wait_for_turns(bot, before, ok=1, duplicate=2)
     assert len(slack.thread("C4", event["ts"])) == 1
     assert len(azure.completions) == 1
-    assert "retry=1 retry_reason=http_timeout" in bot.logs() or "retry=2" in bot.logs()
+    counted = bot.counter("slackgpt_slack_redeliveries_total") - redeliveries
+    assert counted == {"http_timeout": 1, "http_error": 1}
+    logs = bot.logs()
+    assert "retry=1 retry_reason=http_timeout" in logs
+    assert "retry=2 retry_reason=http_error" in logs
 
 
 @pytest.mark.parametrize("stop", ["redelivered_after_answer", "empty_mention"])
@@ -103,15 +127,20 @@ def test_turn_that_stops_early_leaves_its_new_thread_unlocked(
     gives it back at once: the next question in the thread is answered in seconds, not after
     the lock's timeout (120 s here)."""
     channel = f"CEARLY{len(stop)}"
+    before = turns(bot)
     first = mention("" if stop == "empty_mention" else "first", channel=channel)
     bot.send_event(first, event_id=f"EvEARLY{len(stop)}")
     final_thread(slack, channel, first["ts"])
     if stop == "redelivered_after_answer":
         bot.send_event(first, event_id=f"EvEARLY{len(stop)}", retry=(1, "http_timeout"))
-        wait_until(lambda: "outcome=duplicate" in bot.logs())
+        stopped = Counter(ok=1, duplicate=1)
+    else:
+        stopped = Counter(empty=1)
+    wait_for_turns(bot, before, **stopped)
     bot.send_event(mention("next", channel=channel, thread_ts=first["ts"]))
     replies = final_thread(slack, channel, first["ts"], count=2, timeout=10)
     assert message_text(replies[-1]) == "Answer to: next"
+    wait_for_turns(bot, before, **(stopped + Counter(ok=1)))
 
 
 def test_late_redelivery_of_a_reply_does_not_hold_up_the_thread(
@@ -120,6 +149,7 @@ def test_late_redelivery_of_a_reply_does_not_hold_up_the_thread(
     """A reply joins its thread's queue when it arrives. Slack redelivering it after it was
     answered must not leave it queued again: the thread's next reply is answered at once, not
     after the queue's stale-waiter timeout (5 s)."""
+    before = turns(bot)
     first = mention("start", channel="CLATE")
     bot.send_event(first)
     final_thread(slack, "CLATE", first["ts"])
@@ -127,17 +157,19 @@ def test_late_redelivery_of_a_reply_does_not_hold_up_the_thread(
     bot.send_event(reply, event_id="EvLATE0001")
     final_thread(slack, "CLATE", first["ts"], count=2)
     bot.send_event(reply, event_id="EvLATE0001", retry=(1, "http_timeout"))
-    wait_until(lambda: bot.logs().count("outcome=duplicate") >= 1)
+    wait_for_turns(bot, before, ok=2, duplicate=1)
     started = time.monotonic()
     bot.send_event(mention("third", channel="CLATE", thread_ts=first["ts"]))
     final_thread(slack, "CLATE", first["ts"], count=3)
     assert time.monotonic() - started < 3
+    wait_for_turns(bot, before, ok=3, duplicate=1)
 
 
 def test_mention_in_thread_arrives_twice_answered_once(
     bot: BotProcess, slack: FakeSlack, azure: FakeAzure
 ) -> None:
     """app_mention + message for one message inside an engaged thread → one answer."""
+    before = turns(bot)
     first = mention("start", channel="C5")
     bot.send_event(first)
     final_thread(slack, "C5", first["ts"])
@@ -148,9 +180,24 @@ def test_mention_in_thread_arrives_twice_answered_once(
         codes = list(pool.map(lambda e: bot.send_event(e).status_code, [plain, again]))
     assert codes == [200, 200]
     final_thread(slack, "C5", first["ts"], count=2)
-    time.sleep(0.5)
-    assert len(slack.thread("C5", first["ts"])) == 2
-    assert len(azure.completions) == 2
+    # A reply sent afterwards queues behind whatever either delivery started in the thread.
+    bot.send_event(message("and then?", channel="C5", thread_ts=first["ts"]))
+    msgs = final_thread(slack, "C5", first["ts"], count=3)
+    wait_for_turns(bot, before, ok=3)
+    assert [message_text(m) for m in msgs] == [
+        "Answer to: start",
+        "Answer to: and now?",
+        "Answer to: and then?",
+    ]
+    assert len(azure.completions) == 3
+    sent = [m["content"] for m in azure.completions[-1].body["messages"]]
+    assert sent[1:] == [
+        "start",
+        "Answer to: start",
+        "and now?",
+        "Answer to: and now?",
+        "and then?",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -160,6 +207,7 @@ def test_ignored_events_get_200_and_no_answer(
     bot: BotProcess, slack: FakeSlack, azure: FakeAzure, variant: str
 ) -> None:
     """Bots (itself included), edits, deletions and joins are acked with 200 and not answered."""
+    before = turns(bot)
     first = mention("engage", channel="C6")
     bot.send_event(first)
     final_thread(slack, "C6", first["ts"])
@@ -214,13 +262,18 @@ def test_ignored_events_get_200_and_no_answer(
     }
     response = bot.send_event(events[variant])
     assert response.status_code == 200
-    time.sleep(0.5)
-    assert len(slack.thread("C6", t)) == 1
-    assert azure.completions == []
+    # A reply sent afterwards queues behind anything the ignored event started in the thread.
+    bot.send_event(message("still there?", channel="C6", thread_ts=t))
+    msgs = final_thread(slack, "C6", t, count=2)
+    wait_for_turns(bot, before, ok=2)
+    assert [message_text(m) for m in msgs] == ["Answer to: engage", "Answer to: still there?"]
+    (call,) = azure.completions
+    assert call.body["messages"][-1]["content"] == "still there?"
 
 
 def test_unknown_event_type_gets_200(bot: BotProcess, slack: FakeSlack, azure: FakeAzure) -> None:
     """An event type the bot has no listener for is acked with 200, so Slack does not retry."""
+    before = turns(bot)
     event = {
         "type": "reaction_added",
         "user": "U1",
@@ -239,14 +292,22 @@ def test_unknown_event_type_gets_200(bot: BotProcess, slack: FakeSlack, azure: F
         }
     )
     assert bot.post_raw(rate_limited).status_code == 200
-    time.sleep(0.3)
-    assert azure.completions == [] and slack.calls_to("chat.postMessage") == []
+    # A mention sent afterwards is a turn of its own: once it has ended, so has anything the
+    # two requests above started.
+    after = mention("after those", channel="C7")
+    bot.send_event(after)
+    final_thread(slack, "C7", after["ts"])
+    wait_for_turns(bot, before, ok=1)
+    (call,) = azure.completions
+    assert call.body["messages"][-1]["content"] == "after those"
+    assert [c.args["thread_ts"] for c in slack.calls_to("chat.postMessage")] == [after["ts"]]
 
 
 def test_concurrent_messages_in_one_thread_all_answered_in_order(
     bot: BotProcess, slack: FakeSlack, azure: FakeAzure, redis_server: RedisServer
 ) -> None:
     """10 messages sent at once into one thread → 10 answers; history complete, pairs intact."""
+    before = turns(bot)
     first = mention("root", channel="C8")
     bot.send_event(first)
     final_thread(slack, "C8", first["ts"])
@@ -255,6 +316,7 @@ def test_concurrent_messages_in_one_thread_all_answered_in_order(
         codes = list(pool.map(lambda e: bot.send_event(e).status_code, events))
     assert codes == [200] * 10
     msgs = final_thread(slack, "C8", first["ts"], count=11, timeout=30)
+    wait_for_turns(bot, before, ok=11)
     assert sorted(message_text(m) for m in msgs[1:]) == sorted(
         f"Answer to: q{i}" for i in range(10)
     )
@@ -281,7 +343,9 @@ def test_unsigned_or_stale_requests_get_401(
     """Bad or missing signatures and timestamps over 5 minutes off get 401 and no work."""
     from fakes.slack_requests import envelope
 
-    body = json.dumps(envelope(mention("sneaky", channel="C9")))
+    before = turns(bot)
+    sneaky = mention("sneaky", channel="C9")
+    body = json.dumps(envelope(sneaky))
     now = int(time.time())
     if case == "bad":
         response = bot.post_raw(body, signature=sign(body, now, "wrong-secret"))
@@ -294,9 +358,14 @@ def test_unsigned_or_stale_requests_get_401(
     else:
         response = bot.post_raw(body, timestamp=now + 360)
     assert response.status_code == 401
-    time.sleep(0.3)
-    assert azure.completions == []
-    assert slack.calls_to("chat.postMessage") == []
+    # A signed mention in the thread the refused one would have started queues behind any turn
+    # it started: once it is answered, the refused request has been dealt with.
+    bot.send_event(mention("signed", channel="C9", thread_ts=sneaky["ts"]))
+    (reply,) = final_thread(slack, "C9", sneaky["ts"])
+    wait_for_turns(bot, before, ok=1)
+    assert message_text(reply) == "Answer to: signed"
+    (call,) = azure.completions
+    assert call.body["messages"][-1]["content"] == "signed"
 
 
 def test_url_verification_is_answered(bot: BotProcess) -> None:
@@ -402,12 +471,14 @@ def test_health_ready_and_metrics(bot: BotProcess, slack: FakeSlack, azure: Fake
     assert 'slackgpt_turns_total{outcome="ok"}' in text
 
 
-def test_secrets_never_in_logs(bot: BotProcess) -> None:
-    """The process log holds no key, token or signing secret."""
-    logs = bot.logs()
+def test_secrets_never_in_logs(bot: BotProcess, slack: FakeSlack, azure: FakeAzure) -> None:
+    """The process log holds no key, token or signing secret, after a turn of its own."""
+    event = mention("log this", channel="C15")
+    bot.send_event(event)
+    final_thread(slack, "C15", event["ts"])
+    logs = wait_until(lambda: event["ts"] in (text := bot.logs()) and text)  # its turn's line
     for secret in ("fake-azure-key-1", "xoxb-fake-bot-token", SIGNING_SECRET):
         assert secret not in logs
-    assert "outcome=ok" in logs
 
 
 def test_direct_message_is_answered_without_mention(

@@ -10,7 +10,7 @@ from fakes.azure import FakeAzure, Fault
 from fakes.redis_server import RedisServer
 from fakes.slack import FakeSlack, context_text, message_text
 from fakes.slack_requests import mention
-from tests.slackbot_harness import BotProcess, bot_env, final_thread
+from tests.slackbot_harness import BotProcess, bot_env, final_thread, turns, wait_for_turns
 
 WORDS = " ".join(f"word{i}" for i in range(12))
 
@@ -38,9 +38,11 @@ def test_streamed_answer_grows_then_shows_usage(
     """With a slow stream, the placeholder is updated with growing text, then the final answer."""
     azure.answer = lambda m: WORDS
     azure.token_delay = 0.1
+    before = turns(bot)
     event = mention("stream please", channel="CST1")
     bot.send_event(event)
     (reply,) = final_thread(slack, "CST1", event["ts"], timeout=20)
+    wait_for_turns(bot, before, ok=1)
     assert message_text(reply) == WORDS
     assert "total " in context_text(reply)
     body = azure.completions[-1].body
@@ -58,6 +60,7 @@ def test_cut_stream_ends_with_partial_text_and_note(
     """A stream that breaks mid-way leaves what arrived plus a clear note, never the placeholder."""
     azure.answer = lambda m: WORDS
     azure.push(Fault("cut_stream", after_words=4))
+    before = turns(bot)
     event = mention("this will break", channel="CST2")
     bot.send_event(event)
     (reply,) = final_thread(slack, "CST2", event["ts"], timeout=20)
@@ -66,6 +69,7 @@ def test_cut_stream_ends_with_partial_text_and_note(
     assert "cut off" in text
     assert "incomplete answer, not saved" in context_text(reply)
     assert "Thinking" not in text and not text.endswith(" …")
+    wait_for_turns(bot, before, StreamInterrupted=1)
 
 
 def test_stream_off_per_channel_uses_one_call(
@@ -77,9 +81,11 @@ def test_stream_off_per_channel_uses_one_call(
     assert "→ off" in command(bot, "set stream off", user="UADMIN", channel="CST3")
     azure.answer = lambda m: WORDS
     azure.token_delay = 0.05
+    before = turns(bot)
     event = mention("no stream", channel="CST3")
     bot.send_event(event)
     (reply,) = final_thread(slack, "CST3", event["ts"], timeout=20)
+    wait_for_turns(bot, before, ok=1)
     assert "stream" not in azure.completions[-1].body
     assert message_text(reply) == WORDS
     assert len(reply["versions"]) == 2  # the placeholder, then the answer
