@@ -17,15 +17,16 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.admission import Admission, Begun
-from bot.conversation import Conversation, Reply, TurnSettings
+from bot.conversation import TurnSettings
 from bot.errors import BotError, StreamInterrupted
-from bot.formatting import SlackMessage, notice, render_answer
+from bot.formatting import NOTICE_EVENT, SlackMessage, notice, render_answer
 from bot.incoming import Incoming
 from bot.live_message import LiveMessage
 from bot.metrics import Metrics
 from bot.outcome import Outcome, TurnLog
 from bot.slack_thread import SlackThread
 from bot.store import ThreadStore
+from bot.thread_turn import ThreadAnswerer, ThreadReply
 from bot.usage import human_duration, seconds_until_reset
 
 EMPTY_MENTION = (
@@ -46,7 +47,7 @@ class Answerer:
         self,
         *,
         store: ThreadStore,
-        conversation: Conversation,
+        threads: ThreadAnswerer,
         admission: Admission,
         metrics: Metrics,
         now: Callable[[], dt.datetime],
@@ -54,7 +55,7 @@ class Answerer:
         stream_interval: float = 1.0,
     ) -> None:
         self.store = store
-        self.conversation = conversation
+        self.threads = threads
         self.admission = admission
         self.metrics = metrics
         self.now = now
@@ -78,7 +79,7 @@ class Answerer:
         streaming = self.stream_capable and begun.effective.settings.stream
         live = thread.live(self.stream_interval) if streaming else None
         try:
-            reply = await self._converse(msg, begun, settings, live)
+            answer = await self._converse(msg, begun, settings, thread, live)
         except BotError as exc:
             log.step("model")
             log.fields["error"] = type(exc).__name__
@@ -88,7 +89,7 @@ class Answerer:
         log.step("model")
         if live is not None:
             log.fields["stream_updates"] = live.updates
-        messages = self._render(reply, log)
+        messages = self._render(answer, log)
         ok = await thread.deliver(messages)
         log.step("post")
         log.fields["parts"] = len(messages)
@@ -101,8 +102,9 @@ class Answerer:
             return Outcome.DUPLICATE
         effective = begun.effective.settings
         if msg.kind == "followup" and not effective.followups:
+            await self.threads.record(msg)  # not answered, but part of the thread
             return Outcome.FOLLOWUPS_OFF
-        if not msg.text:
+        if not msg.text and not msg.files:
             await thread.say(notice(EMPTY_MENTION))
             await self.admission.finish_unanswered(msg)
             return Outcome.EMPTY
@@ -121,25 +123,36 @@ class Answerer:
         return None
 
     async def _converse(
-        self, msg: Incoming, begun: Begun, settings: TurnSettings, live: LiveMessage | None
-    ) -> Reply:
+        self,
+        msg: Incoming,
+        begun: Begun,
+        settings: TurnSettings,
+        thread: SlackThread,
+        live: LiveMessage | None,
+    ) -> ThreadReply:
         """The model call under the thread's lock; the answer and its bookkeeping are written in
         one round trip when it succeeds."""
         try:
             async with self.store.turn(
                 msg.thread_id, settings.history_turns * 2, msg.ts, begun.lock
             ) as turn:
-                reply = await self.conversation.answer(
-                    turn, msg.text, settings, on_delta=live.on_delta if live else None
+                answer = await self.threads.answer(
+                    thread.client,
+                    turn,
+                    msg,
+                    settings,
+                    vision=begun.effective.settings.vision,
+                    on_delta=live.on_delta if live else None,
                 )
-                self.admission.queue_answered(turn.commit, msg, reply.usage)
-            return reply
+                self.admission.queue_answered(turn.commit, msg, answer.reply.usage)
+            return answer
         finally:
             if live is not None:
                 # A progress update in flight must land before the final message does.
                 await live.settle()
 
-    def _render(self, reply: Reply, log: TurnLog) -> list[SlackMessage]:
+    def _render(self, answer: ThreadReply, log: TurnLog) -> list[SlackMessage]:
+        reply = answer.reply
         if reply.usage is not None:
             self.metrics.used(reply.usage)
             log.fields.update(
@@ -153,8 +166,7 @@ class Answerer:
             notes.append("cut off at max_tokens")
         if reply.result.finish_reason == "content_filter":
             notes.append("the rest was blocked by the content filter")
-        if reply.dropped_messages:
-            notes.append(f"{reply.dropped_messages} older messages left out to fit the context")
+        notes += answer.notes
         return render_answer(reply.text, reply.usage, reply.result.deployment, notes)
 
 
@@ -167,5 +179,6 @@ def _failure(exc: BotError, settings: TurnSettings) -> list[SlackMessage]:
             None,
             settings.options.deployment or "",
             ["incomplete answer, not saved"],
+            kind=NOTICE_EVENT,
         )
     return [notice(f":warning: {exc.user_message}")]

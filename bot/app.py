@@ -36,12 +36,18 @@ from bot.channel_config import ConfigStore
 from bot.channel_settings import ChannelSettings, environment_layer, environment_turn_settings
 from bot.commands import Commands
 from bot.conversation import Conversation, TurnSettings
+from bot.message_events import Recorder
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
+from bot.room import Room
 from bot.settings import Settings
 from bot.slack_app import Events, build_bolt_app
+from bot.slack_files import FileFetcher
 from bot.slack_identity import BotIdentity
+from bot.slack_people import People
 from bot.store import Claims, Keys, ThreadStore
+from bot.thread_reader import ThreadReader
+from bot.thread_turn import ThreadAnswerer, supports_images
 from bot.turns import TurnRunner
 from bot.usage import UsageLedger
 from bot.web import build_web_app
@@ -170,6 +176,7 @@ class SlackBot:
     bolt: AsyncApp
     events: Events
     identity: BotIdentity
+    files_http: httpx.AsyncClient
     progress_client: AsyncWebClient | None = None
 
     async def start(self) -> None:
@@ -199,6 +206,7 @@ class SlackBot:
         session = self.client.session
         if session is not None:
             await session.close()
+        await self.files_http.aclose()
         await self.core.aclose()
 
 
@@ -236,9 +244,20 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         ledger=ledger,
         pending_ttl=int(settings.bot_lock_timeout) + 5,
     )
+    files_http = httpx.AsyncClient(transport=build_transport(), timeout=httpx.Timeout(30.0))
+    threads = ThreadAnswerer(
+        store=core.store,
+        room=Room(
+            people=People(core.redis, core.keys),
+            files=FileFetcher(files_http, max_text_bytes=settings.bot_file_max_bytes),
+        ),
+        reader=ThreadReader(),
+        conversation=core.conversation,
+        images_supported=supports_images(settings.azure_openai_api_version),
+    )
     answerer = Answerer(
         store=core.store,
-        conversation=core.conversation,
+        threads=threads,
         admission=admission,
         metrics=metrics,
         now=ledger.now,
@@ -263,11 +282,13 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
     identity = BotIdentity(client)
     secret = settings.slack_signing_secret
     signing_secret = None if socket_mode or secret is None else secret.get_secret_value()
-    events = Events(runner, client, signing_secret, identity)
+    events = Events(runner, client, signing_secret, identity, Recorder(core.store, metrics))
     bolt = build_bolt_app(
         client=client, events=events, signing_secret=signing_secret, extra=[commands.register]
     )
-    return SlackBot(core, metrics, client, runner, bolt, events, identity, progress_client)
+    return SlackBot(
+        core, metrics, client, runner, bolt, events, identity, files_http, progress_client
+    )
 
 
 def build_asgi(bot: SlackBot) -> ASGIApp:

@@ -141,6 +141,12 @@ class ChannelSettings(BaseModel):
         examples=["low"],
         json_schema_extra={"env": "BOT_REASONING_EFFORT"},
     )
+    vision: OnOff = Field(
+        default=True,
+        description="on/off; send images posted in the thread to the model",
+        examples=["off"],
+        json_schema_extra={"env": None},
+    )
 
     def turn_settings(self) -> TurnSettings:
         """What a turn sends: the answer's budget is capped to leave room for the prompt."""

@@ -12,19 +12,62 @@ DeltaCallback = Callable[[str], Awaitable[None]]
 """Receives each piece of a streamed answer as it arrives."""
 
 
+class TextPart(TypedDict):
+    type: Literal["text"]
+    text: str
+
+
+class ImageUrl(TypedDict):
+    url: str
+    """An https URL or a `data:image/png;base64,...` URL."""
+
+
+class ImagePart(TypedDict):
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
+ContentPart = TextPart | ImagePart
+
+
 class Message(TypedDict):
-    """One chat message, exactly as the chat completions API takes it."""
+    """One chat message, exactly as the chat completions API takes it. `content` is a string, or
+    (for api-versions that take images) a list of text and `image_url` parts."""
 
     role: Role
-    content: str
+    content: str | list[ContentPart]
+
+
+class FileRef(TypedDict):
+    """A file attached to a Slack message: what is needed to fetch it again when a prompt needs
+    it (the bytes themselves are never stored)."""
+
+    id: str
+    name: str
+    mimetype: str
+    filetype: str
+    size: int
+    url: str
 
 
 class StoredMessage(TypedDict):
-    """A message as the history store keeps it: `tokens` is its best known token count."""
+    """A message as the thread store keeps it. `content` is the text as written (Slack markup
+    included); `tokens` is its best known token count. The rest is set for Slack threads."""
 
     role: str
     content: str
     tokens: NotRequired[int]
+    id: NotRequired[str]
+    """Sort key within the thread: the Slack ts, or the question's ts + "~a" for an answer."""
+    user: NotRequired[str]
+    """The author's Slack user id."""
+    name: NotRequired[str]
+    """The author's name when known at record time (another bot's or app's name)."""
+    bot: NotRequired[bool]
+    """Written by another bot or app (context, never an answer of this bot's)."""
+    files: NotRequired[list[FileRef]]
+    parts: NotRequired[list[ContentPart]]
+    """Prompt-ready content (text with files and images) for the model; never stored."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,15 +118,17 @@ class Conversation:
     async def answer(
         self,
         turn: TurnHandle,
-        text: str,
+        question: str | StoredMessage,
         settings: TurnSettings,
         *,
         on_delta: DeltaCallback | None = None,
     ) -> Reply:
-        """Answer `text` with the thread's history; save the question and the answer in `turn`
-        on success only."""
+        """Answer `question` with the thread's history; save the question and the answer in
+        `turn` on success only. A prepared question or history message may carry `parts` (text
+        and images) to send instead of its `content`."""
         system: StoredMessage = {"role": "system", "content": settings.system_prompt}
-        question: StoredMessage = {"role": "user", "content": text}
+        if isinstance(question, str):
+            question = {"role": "user", "content": question}
         fixed = _tokens(system) + _tokens(question)
         history, dropped = fit_history(turn.history, fixed, settings.prompt_budget)
         try:
@@ -166,10 +168,10 @@ def _messages(
     out: list[Message] = [{"role": "system", "content": system["content"]}]
     for m in history:
         if m["role"] == "user":
-            out.append({"role": "user", "content": m["content"]})
+            out.append({"role": "user", "content": m.get("parts") or m["content"]})
         elif m["role"] == "assistant":
             out.append({"role": "assistant", "content": m["content"]})
-    out.append({"role": "user", "content": question["content"]})
+    out.append({"role": "user", "content": question.get("parts") or question["content"]})
     return out
 
 

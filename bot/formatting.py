@@ -9,7 +9,10 @@ mrkdwn dialect. What this module must get right instead:
   and reopened so both halves still render as code; no character of the answer is lost;
 * the model must not be able to notify a whole channel: `<!here>`, `<!channel>`, `<!everyone>` and
   user-group tokens are defused;
-* the last message ends with a context line: prompt, completion and total tokens, and deployment.
+* the last message ends with a context line: prompt, completion and total tokens, and deployment;
+* every message carries Slack message `metadata` saying what it is (`slackgpt_answer`, or
+  `slackgpt_notice` for placeholders, errors and notices), so a later reading of the thread
+  (`conversations.replies` with `include_all_metadata`) tells the bot's answers from the rest.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ block text (bolt-js #2509), so keep a margin for the context block."""
 FALLBACK_LIMIT = 3_000
 """`text` only feeds notifications and screen readers when blocks are sent."""
 _FENCE = "```"
+ANSWER_EVENT = "slackgpt_answer"
+NOTICE_EVENT = "slackgpt_notice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +38,15 @@ class SlackMessage:
 
     text: str
     blocks: list[dict[str, Any]]
+    kind: str = NOTICE_EVENT
+    """The message metadata's `event_type`: an answer or a notice."""
 
     def as_args(self) -> dict[str, Any]:
-        return {"text": self.text, "blocks": self.blocks}
+        return {
+            "text": self.text,
+            "blocks": self.blocks,
+            "metadata": {"event_type": self.kind, "event_payload": {}},
+        }
 
 
 def defuse_broadcasts(text: str) -> str:
@@ -124,9 +135,15 @@ def _last_blank(lines: list[str]) -> int | None:
 
 
 def render_answer(
-    text: str, usage: Usage | None, deployment: str, notes: list[str] | None = None
+    text: str,
+    usage: Usage | None,
+    deployment: str,
+    notes: list[str] | None = None,
+    *,
+    kind: str = ANSWER_EVENT,
 ) -> list[SlackMessage]:
-    """The answer as one or more Slack messages, the usage line on the last."""
+    """The answer as one or more Slack messages, the usage line on the last. `kind` is
+    `NOTICE_EVENT` for text that is not an answer to keep (an answer cut short)."""
     body = defuse_broadcasts(text) if text.strip() else "_(The model returned no text.)_"
     pieces = split_markdown(body)
     messages = []
@@ -139,7 +156,7 @@ def render_answer(
                     "elements": [{"type": "mrkdwn", "text": usage_text(usage, deployment, notes)}],
                 }
             )
-        messages.append(SlackMessage(text=piece[:FALLBACK_LIMIT], blocks=blocks))
+        messages.append(SlackMessage(piece[:FALLBACK_LIMIT], blocks, kind))
     return messages
 
 

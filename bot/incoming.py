@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.chat_types import FileRef
+
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
@@ -21,6 +23,10 @@ class Incoming:
     """`mention`, `followup` (a thread reply without mention) or `dm`."""
     retry_num: str | None = None
     retry_reason: str | None = None
+    files: tuple[FileRef, ...] = ()
+    """Files attached to the message (references; fetched when the prompt needs them)."""
+    bot_user: str | None = None
+    """The bot's own user id in this workspace (tells its answers in a thread from others')."""
 
     @property
     def thread_id(self) -> str:

@@ -41,6 +41,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.recorded = Counter(
+            "slackgpt_recorded",
+            "Thread messages recorded, edited or deleted from Slack's message events",
+            ["action"],
+            registry=self.registry,
+        )
         self.slack_retries = Counter(
             "slackgpt_slack_redeliveries",
             "Requests carrying X-Slack-Retry-Num",

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     """Tokens per user per UTC day across the workspace; 0 = unlimited. Channels may override."""
     bot_stream: bool = True
     """Show answers growing while Azure writes them (where the api-version allows usage)."""
+    bot_file_max_bytes: int = Field(default=256 * 1024, ge=1024, le=10 * 1024 * 1024)
+    """Largest text-like file (log, code, CSV, …) read into a prompt; bigger ones are named as
+    left out. Images have Azure's own limit (20 MB)."""
     bot_stream_interval: float = Field(default=1.0, ge=0.05, le=10)
     """Seconds between progress updates of a streamed answer (Slack: about one a second)."""
     bot_reasoning_effort: ReasoningEffort | None = None

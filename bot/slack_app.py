@@ -15,13 +15,12 @@ authorization result, keyword arguments for every listener and middleware, liste
 the listener runner) was about 10 % of the bot's CPU per turn, for one handler of two event
 types. Commands, the settings modal and everything else go through Bolt.
 
+What an event means (a message to answer, a thread change to record) is `bot.message_events`'.
+
 Slack facts this relies on:
 * Slack wants the HTTP ack within 3 seconds and the answer takes longer, so the turn runs as a
-  task after the ack; `TurnRunner` tracks it for a graceful shutdown.
-* A message that mentions the bot arrives twice, as an `app_mention` and as a `message` event
-  (with different event ids); the message path leaves texts that mention the bot to the mention
-  path, and the admission's `channel:ts` claim covers the rest.
-* Editing a message that mentions the bot re-fires `app_mention` with an `edited` field: ignored.
+  task after the ack; `TurnRunner` tracks it for a graceful shutdown. Recording an edit or a
+  message is one Redis call and happens before the ack, so events of one message stay in order.
 * Events API envelopes name their workspace in `authorizations[0].team_id` (the installation
   that sees the event; in shared channels it differs from the top-level `team_id`) and else in
   `team_id`; Bolt reads them in that order, and so does `event_team`.
@@ -34,7 +33,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -45,18 +43,16 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.incoming import Incoming, strip_mention
+from bot.incoming import Incoming
+from bot.message_events import Delivery, Recorder, classify
 from bot.slack_identity import BotIdentity
 from bot.turns import TurnRunner
 
 log = logging.getLogger(__name__)
 
-ANSWERED_SUBTYPES = (None, "thread_broadcast", "file_share")
-"""Message subtypes that are a person writing; edits, deletions, joins and bots are not."""
-
 SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "app_mention": ("app_mention",),
-    "message": ("message.channels", "message.groups", "message.im"),
+    "message": ("message.channels", "message.groups", "message.im", "message.mpim"),
 }
 """The Bolt event types handled, and the Events API subscriptions that deliver them.
 `bot.manifest` builds the Slack app manifest from this, so the two cannot drift apart."""
@@ -66,9 +62,12 @@ SCOPES_FOR_EVENT = {
     "message.channels": "channels:history",
     "message.groups": "groups:history",
     "message.im": "im:history",
+    "message.mpim": "mpim:history",
 }
-BASE_SCOPES = ("chat:write", "commands", "users:read")
-"""chat:write to answer, commands for the slash command, users:read to recognise admins."""
+BASE_SCOPES = ("chat:write", "commands", "users:read", "files:read")
+"""chat:write to answer, commands for the slash command, users:read for people's names (and to
+recognise admins), files:read for files and images posted in threads. The `*:history` scopes of
+the message events also let the bot read a thread it is called into (`conversations.replies`)."""
 
 Registrar = Callable[[AsyncApp], None]
 Middleware = Callable[..., Awaitable[BoltResponse | None]]
@@ -91,59 +90,6 @@ def _header(request: AsyncBoltRequest, name: str) -> str | None:
     return values[0] if values else None
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """What is known about the request an event came in: who the bot is, and Slack's retry
-    headers."""
-
-    bot_user_id: str | None = None
-    team_id: str | None = None
-    retry_num: str | None = None
-    retry_reason: str | None = None
-
-
-def _incoming(
-    event: dict[str, Any], body: dict[str, Any], delivery: Delivery, kind: str
-) -> Incoming:
-    ts = str(event.get("ts", ""))
-    return Incoming(
-        team=str(delivery.team_id or body.get("team_id") or ""),
-        channel=str(event.get("channel", "")),
-        user=str(event.get("user", "")),
-        ts=ts,
-        thread_ts=str(event.get("thread_ts") or ts),
-        text=strip_mention(str(event.get("text") or ""), delivery.bot_user_id),
-        event_id=body.get("event_id"),
-        kind=kind,
-        retry_num=delivery.retry_num,
-        retry_reason=delivery.retry_reason,
-    )
-
-
-def classify(event: dict[str, Any], body: dict[str, Any], delivery: Delivery) -> Incoming | None:
-    """The message the bot should answer in this event, or None (and the event is just acked)."""
-    if not isinstance(event, dict):
-        return None
-    bot_user_id = delivery.bot_user_id
-    if event.get("type") == "app_mention":
-        if event.get("edited") or event.get("bot_id") or event.get("subtype"):
-            return None  # an edit re-fires app_mention; bots never get answers
-        return _incoming(event, body, delivery, "mention")
-    if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
-        return None
-    user, ts, thread_ts = event.get("user"), event.get("ts"), event.get("thread_ts")
-    if not user or user == bot_user_id:
-        return None
-    if event.get("channel_type") == "im" and (not thread_ts or thread_ts == ts):
-        # A direct message needs no mention; the answer starts a thread under it.
-        return _incoming(event, body, delivery, "dm")
-    if not thread_ts or thread_ts == ts:
-        return None  # not a person's reply inside a thread
-    if bot_user_id and f"<@{bot_user_id}" in str(event.get("text") or ""):
-        return None  # the app_mention event for this message answers it
-    return _incoming(event, body, delivery, "followup")
-
-
 class Events:
     """Takes the Events API callbacks in SUBSCRIPTIONS and starts their turns.
 
@@ -158,10 +104,12 @@ class Events:
         client: AsyncWebClient,
         signing_secret: str | None,
         identity: BotIdentity,
+        recorder: Recorder,
     ) -> None:
         self.runner = runner
         self.client = client
         self.identity = identity
+        self.recorder = recorder
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def take(self, body: dict[str, Any], delivery: Delivery, client: AsyncWebClient) -> bool:
@@ -171,10 +119,13 @@ class Events:
         # (a fuzzed `type` may be a list or a dict: compare strings only)
         if not isinstance(event, dict) or not isinstance(kind, str) or kind not in SUBSCRIPTIONS:
             return False
-        incoming = classify(event, body, delivery)
-        admitted = await self.runner.admit(incoming) if incoming is not None else None
-        if admitted is not None:
-            self.runner.start(admitted, client)
+        meant = classify(event, body, delivery)
+        if isinstance(meant, Incoming):
+            admitted = await self.runner.admit(meant)
+            if admitted is not None:
+                self.runner.start(admitted, client)
+        elif meant is not None:
+            await self.recorder.apply(meant)  # one Redis call, before the ack: keeps edits in order
         return True
 
     def middleware(self) -> Middleware:

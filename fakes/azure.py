@@ -112,9 +112,20 @@ class Fault:
     delay: float = 0.0
 
 
+def text_of(content: Any) -> str:
+    """A message's text: the string, or the text parts of a content-part list."""
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+    return str(content or "")
+
+
 def default_answer(messages: list[dict[str, Any]]) -> str:
     last = next((m for m in reversed(messages) if m.get("role") == "user"), {"content": ""})
-    return f"Answer to: {last.get('content')}"
+    return f"Answer to: {text_of(last.get('content')).split(chr(10))[0]}"
+
+
+NO_IMAGES = "Invalid content type. image_url is only supported by certain models."
+"""Azure's (and OpenAI's) 400 for image input to a deployment whose model takes text only."""
 
 
 def count_tokens(text: str) -> int:
@@ -144,6 +155,8 @@ class FakeAzure:
         self.token_delay = token_delay
         self.context_window = context_window
         self.answer = default_answer
+        self.text_only: set[str] = set()
+        """Deployments whose model refuses image input."""
         self.requests: list[Recorded] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -167,6 +180,7 @@ class FakeAzure:
         with self._lock:
             self._faults.clear()
             self.requests.clear()
+            self.text_only.clear()
 
     @property
     def completions(self) -> list[Recorded]:
@@ -210,7 +224,7 @@ class FakeAzure:
         deployment = parts[3]
         if deployment not in self.deployments:
             return self._json(404, DEPLOYMENT_NOT_FOUND)
-        invalid = self._validate(body, version)
+        invalid = self._validate(body, version) or self._refuse_images(body, deployment)
         if invalid is not None:
             return invalid
         fault = self._next_fault()
@@ -272,7 +286,7 @@ class FakeAzure:
             return bad(f"{p} is greater than the maximum of 1 - 'top_p'", "top_p")
         if "model" in body:
             return bad("the client must not send 'model'", "model")
-        prompt = sum(count_tokens(str(m.get("content", ""))) + 4 for m in messages)
+        prompt = sum(count_tokens(text_of(m.get("content"))) + 4 for m in messages)
         if prompt + int(body.get("max_tokens") or 0) > self.context_window:
             return bad(
                 f"This model's maximum context length is {self.context_window} tokens. However, you "
@@ -282,6 +296,23 @@ class FakeAzure:
                 "messages",
                 "context_length_exceeded",
             )
+        return None
+
+    def _refuse_images(self, body: dict[str, Any], deployment: str) -> web.Response | None:
+        if deployment not in self.text_only:
+            return None
+        for i, m in enumerate(body["messages"]):
+            for j, part in enumerate(
+                m.get("content") if isinstance(m.get("content"), list) else []
+            ):
+                if isinstance(part, dict) and part.get("type") == "image_url":
+                    error = {
+                        "message": NO_IMAGES,
+                        "type": "invalid_request_error",
+                        "param": f"messages.[{i}].content.[{j}].type",
+                        "code": None,
+                    }
+                    return self._json(400, {"error": error})
         return None
 
     async def _fault(
@@ -404,7 +435,7 @@ class FakeAzure:
     ) -> web.StreamResponse:
         messages = body["messages"]
         answer = self.answer(messages)
-        prompt = sum(count_tokens(str(m.get("content", ""))) + 4 for m in messages)
+        prompt = sum(count_tokens(text_of(m.get("content"))) + 4 for m in messages)
         max_tokens = body.get("max_tokens")
         words = answer.split(" ")
         finish = "stop"

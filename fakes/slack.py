@@ -31,8 +31,13 @@ BOT_ID = "BBOT00001"
 TEAM = "T0000TEAM"
 APP_ID = "A0000APP1"
 SCOPES = (
-    "app_mentions:read,channels:history,groups:history,im:history,chat:write,commands,users:read"
+    "app_mentions:read,channels:history,groups:history,im:history,mpim:history,chat:write,"
+    "commands,users:read,files:read"
 )
+DEFAULT_USERS: dict[str, dict[str, Any]] = {
+    "U0000USER": {"id": "U0000USER", "name": "pat", "profile": {"display_name": "Pat"}},
+}
+"""The people the tests' events come from by default (`fakes.slack_requests`)."""
 
 
 @dataclass
@@ -70,6 +75,16 @@ def message_text(message: dict[str, Any]) -> str:
     return str(message.get("markdown_text") or message.get("text") or "")
 
 
+def _json_arg(value: Any) -> Any:
+    """An argument slack_sdk may send as a JSON string (query/form) or as an object (JSON)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def context_text(message: dict[str, Any]) -> str:
     return " ".join(
         e.get("text", "")
@@ -87,7 +102,12 @@ class FakeSlack:
         self.app_token = app_token
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
-        self.users: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = dict(DEFAULT_USERS)
+        self.files: dict[str, tuple[bytes, str]] = {}
+        self.downloads: list[dict[str, Any]] = []
+        """Each file download: its name, and whether it carried the bot token."""
+        self.replies_page_cap: int | None = None
+        """The most messages one conversations.replies page holds (Slack's `limit` else)."""
         self._faults: dict[str, list[SlackFault]] = {}
         self._lock = threading.Lock()
         self._ts = 1_700_000_000_000_000
@@ -97,6 +117,7 @@ class FakeSlack:
         """Socket Mode connections opened (hello sent) since the last `clear()`."""
         app = web.Application()
         app.router.add_get("/link/", self._link)
+        app.router.add_get("/files/{file_id}/{name}", self._download)
         app.router.add_route("*", "/api/{method}", self._api)
         self._server = ServerThread(app)
         self.api_url = self._server.url + "/api/"
@@ -115,6 +136,66 @@ class FakeSlack:
             self._faults.clear()
             self.socket_acks.clear()
             self.socket_connections = 0
+            self.users = dict(DEFAULT_USERS)
+            self.files.clear()
+            self.downloads.clear()
+            self.replies_page_cap = None
+
+    def post_as(
+        self,
+        user: str,
+        channel: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        ts: str | None = None,
+        files: list[dict[str, Any]] | None = None,
+    ) -> str:
+        """A message a person wrote, as Slack stores it (conversations.replies returns it);
+        returns its ts."""
+        ts = ts or self._next_ts()
+        message: dict[str, Any] = {
+            "type": "message",
+            "ts": ts,
+            "channel": channel,
+            "thread_ts": thread_ts,
+            "user": user,
+            "text": text,
+        }
+        if files:
+            message["files"] = files
+        with self._lock:
+            self.messages[(channel, ts)] = message
+            parent = self.messages.get((channel, thread_ts or ""))
+            if parent is not None:
+                parent["thread_ts"] = thread_ts  # a parent with replies carries its own ts
+        return ts
+
+    def upload(self, name: str, content: bytes, mimetype: str, filetype: str) -> dict[str, Any]:
+        """A file as Slack describes it on a message; downloadable with the bot token."""
+        file_id = "F" + uuid.uuid4().hex[:10].upper()
+        self.files[file_id] = (content, mimetype)
+        return {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": filetype,
+            "size": len(content),
+            "mode": "hosted",
+            "url_private": f"{self._server.url}/files/{file_id}/{name}",
+            "url_private_download": f"{self._server.url}/files/{file_id}/{name}?download=1",
+        }
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """Files answer only to the bot token; without it Slack answers its sign-in page (200)."""
+        authorized = request.headers.get("Authorization") == f"Bearer {self.token}"
+        self.downloads.append({"name": request.match_info["name"], "authorized": authorized})
+        found = self.files.get(request.match_info["file_id"])
+        if not authorized or found is None:
+            return web.Response(text="<html>Sign in to Slack</html>", content_type="text/html")
+        content, mimetype = found
+        return web.Response(body=content, headers={"Content-Type": mimetype})
 
     def fail(self, method: str, *faults: SlackFault) -> None:
         with self._lock:
@@ -129,7 +210,7 @@ class FakeSlack:
             found = [
                 m
                 for (c, _), m in self.messages.items()
-                if c == channel and m.get("thread_ts") == thread_ts
+                if c == channel and m.get("thread_ts") == thread_ts and m.get("user") == BOT_USER
             ]
         return sorted(found, key=lambda m: m["ts"])
 
@@ -220,6 +301,7 @@ class FakeSlack:
             "text": args.get("text"),
             "blocks": args.get("blocks"),
             "markdown_text": args.get("markdown_text"),
+            "metadata": _json_arg(args.get("metadata")),
             "user": BOT_USER,
             "bot_id": BOT_ID,
             "updates": 0,
@@ -246,11 +328,44 @@ class FakeSlack:
                 markdown_text=args.get("markdown_text"),
                 updates=message["updates"] + 1,
             )
+            if args.get("metadata") is not None:
+                message["metadata"] = _json_arg(args.get("metadata"))
             message["versions"].append((time.monotonic(), message_text(message)))
         return {"ok": True, "channel": key[0], "ts": key[1]}
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "message_ts": self._next_ts()}
+
+    def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The parent and its replies, oldest first, a page at a time (`cursor` = offset)."""
+        channel, ts = args.get("channel", ""), args.get("ts", "")
+        with self._lock:
+            thread = sorted(
+                (
+                    dict(m)
+                    for (c, _), m in self.messages.items()
+                    if c == channel and (m["ts"] == ts or m.get("thread_ts") == ts)
+                ),
+                key=lambda m: m["ts"],
+            )
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        limit = min(int(args.get("limit") or 1000), self.replies_page_cap or 1000)
+        start = int(args.get("cursor") or 0)
+        page = thread[start : start + limit]
+        if str(args.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            for m in page:
+                m.pop("metadata", None)
+        more = start + limit < len(thread)
+        return {
+            "ok": True,
+            "messages": [
+                {k: v for k, v in m.items() if k not in ("versions", "created_at", "updates")}
+                for m in page
+            ],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(args.get("user", ""))

@@ -23,7 +23,9 @@ def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
 
 
 def new_ts() -> str:
-    return f"1710000{next(_ts):03d}.{next(_ts):06d}"
+    """A Slack message ts: always 10 digits, a dot and 6 digits, so text order is time order."""
+    n = next(_ts)
+    return f"{1_710_000_000 + n}.{n % 1_000_000:06d}"
 
 
 def envelope(event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
@@ -56,6 +58,7 @@ def mention(
     ts: str | None = None,
     thread_ts: str | None = None,
     user: str = "U0000USER",
+    files: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     ts = ts or new_ts()
     event: dict[str, Any] = {
@@ -86,6 +89,8 @@ def mention(
     if thread_ts:
         event["thread_ts"] = thread_ts
         event["parent_user_id"] = user
+    if files:
+        event.update(files=files, subtype="file_share")
     return event
 
 
@@ -114,3 +119,37 @@ def message(
         event.update(thread_ts=thread_ts, parent_user_id="U0000USER")
     event.update(extra)
     return event
+
+
+def message_changed(original: dict[str, Any], text: str) -> dict[str, Any]:
+    """The `message_changed` event Slack sends when `original` is edited to `text`."""
+    ts = new_ts()
+    edited = {k: v for k, v in original.items() if k not in ("channel", "event_ts", "type")}
+    edited.update(type="message", text=text, edited={"user": original.get("user"), "ts": ts})
+    return {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": original["channel"],
+        "ts": ts,
+        "event_ts": ts,
+        "channel_type": "channel",
+        "message": edited,
+        "previous_message": {k: v for k, v in original.items() if k != "channel"},
+    }
+
+
+def message_deleted(original: dict[str, Any]) -> dict[str, Any]:
+    """The `message_deleted` event Slack sends when `original` is deleted."""
+    ts = new_ts()
+    return {
+        "type": "message",
+        "subtype": "message_deleted",
+        "hidden": True,
+        "channel": original["channel"],
+        "ts": ts,
+        "event_ts": ts,
+        "channel_type": "channel",
+        "deleted_ts": original["ts"],
+        "previous_message": {k: v for k, v in original.items() if k != "channel"},
+    }

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from bot.store import Keys
 from fakes.azure import FakeAzure
 from fakes.server_thread import free_port
 from fakes.slack import FakeSlack, message_text
@@ -97,6 +98,15 @@ class BotProcess:
         wait_until(up, timeout=20)
         return self
 
+    def metric(self, name: str) -> float:
+        """The sum of a metric's samples on /metrics (0 when absent), e.g.
+        `slackgpt_turns_total`."""
+        total = 0.0
+        for line in self.http.get("/metrics").text.splitlines():
+            if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " "):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
     def logs(self) -> str:
         if not self._log.closed:
             self._log.flush()
@@ -159,6 +169,20 @@ class BotProcess:
         self.http.close()
         self._log.close()
         return self.proc.returncode
+
+
+def stored_thread(redis_url: str, thread: str) -> list[dict[str, Any]]:
+    """A thread's messages as the bot stored them in Redis (default prefix), oldest first."""
+    import redis
+
+    keys = Keys()
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        ids = client.zrange(keys.order(thread), 0, -1)
+        raw = client.hmget(keys.messages(thread), ids) if ids else []
+    finally:
+        client.close()
+    return [json.loads(x) for x in raw if x]
 
 
 def turns(*bots: BotProcess) -> Counter[str]:

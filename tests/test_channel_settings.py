@@ -55,7 +55,8 @@ def test_environment_layer_reads_each_setting_from_its_variable(
 
 
 def test_environment_layer_sources_follow_the_contract() -> None:
-    """The documented variables feed the documented settings; followups has none and is on."""
+    """The documented variables feed the documented settings; followups and vision have none and
+    are on."""
     assert {k: SETTINGS[k].env for k in KEYS} == {
         "system": "BOT_SYSTEM_PROMPT",
         "deployment": "AZURE_OPENAI_DEPLOYMENT",
@@ -68,9 +69,10 @@ def test_environment_layer_sources_follow_the_contract() -> None:
         "context_window": "BOT_CONTEXT_WINDOW",
         "stream": "BOT_STREAM",
         "reasoning_effort": "BOT_REASONING_EFFORT",
+        "vision": None,
     }
     layer = env_layer()
-    assert layer.followups is True
+    assert layer.followups is True and layer.vision is True
     assert layer.reasoning_effort is None and layer.temperature is None
 
 

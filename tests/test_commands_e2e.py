@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -14,7 +13,14 @@ from fakes.azure import FakeAzure
 from fakes.redis_server import RedisServer
 from fakes.slack import TEAM, FakeSlack, context_text, message_text
 from fakes.slack_requests import mention, message
-from tests.slackbot_harness import BotProcess, bot_env, final_thread, wait_until
+from tests.slackbot_harness import (
+    BotProcess,
+    bot_env,
+    final_thread,
+    turns,
+    wait_for_turns,
+    wait_until,
+)
 
 ADMIN = "UADMIN001"
 USER = "UUSER0001"
@@ -107,7 +113,9 @@ def test_set_system_keeps_quotes_emoji_newlines_and_payload(
     reply = command(bot, f"set system “{prompt}”", channel="CCMD3")
     assert reply.startswith("Set `system`")
     ask(bot, slack, "go", channel="CCMD3")
-    assert azure.completions[-1].body["messages"][0] == {"role": "system", "content": prompt}
+    system = azure.completions[-1].body["messages"][0]
+    assert system["role"] == "system"
+    assert system["content"].startswith(prompt + "\n\n")  # then what the thread is (bot.room)
 
 
 def test_set_deployment_routes_to_it(bot: BotProcess, slack: FakeSlack, azure: FakeAzure) -> None:
@@ -237,8 +245,9 @@ def test_followups_off_stops_answers_without_mention(
     bot.send_event(event)
     final_thread(slack, "CCMD10", event["ts"])
     calls = len(azure.completions)
+    before = turns(bot)
     bot.send_event(message("no mention", channel="CCMD10", thread_ts=event["ts"]))
-    time.sleep(0.5)
+    wait_for_turns(bot, before, followups_off=1)
     assert len(slack.thread("CCMD10", event["ts"])) == 1
     assert len(azure.completions) == calls
 
@@ -256,7 +265,7 @@ def test_quota_refuses_without_calling_azure(
     assert "daily quota of 5 tokens" in text and "resets in" in text
     assert len(azure.completions) == calls
     other = ask(bot, slack, "my turn", channel="CCMD11", user="UFRESH001")
-    assert message_text(other) == "Answer to: my turn"
+    assert message_text(other) == "Answer to: UFRESH001: my turn"  # a name Slack does not know
 
 
 def test_usage_report_equals_posted_usage(bot: BotProcess, slack: FakeSlack) -> None:

@@ -11,8 +11,7 @@ from fakeredis import FakeAsyncRedis
 from bot import errors
 from bot.chat_types import ChatOptions, ChatResult, DeltaCallback, Message, StoredMessage, Usage
 from bot.conversation import Conversation, Reply, TurnSettings, estimate_tokens, fit_history
-from bot.store import Keys, ThreadStore
-from bot.store.threads import decode_messages
+from bot.store import Keys, ThreadStore, decode_messages
 
 
 class FakeModel:
@@ -59,7 +58,8 @@ class Threads:
             return await self.conversation.answer(turn, text, settings, on_delta=on_delta)
 
     async def load(self, thread: str) -> list[StoredMessage]:
-        raw = await self.store.redis.lrange(self.store.keys.history(thread), 0, -1)
+        ids = await self.store.redis.zrange(self.store.keys.order(thread), 0, -1)
+        raw = await self.store.redis.hmget(self.store.keys.messages(thread), ids) if ids else []
         return decode_messages(raw)
 
 

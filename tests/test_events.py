@@ -53,8 +53,27 @@ def known_identity() -> BotIdentity:
     return identity
 
 
-def events_for(runner: Runner, signing_secret: str | None = SIGNING_SECRET) -> Events:
-    return Events(runner, None, signing_secret, known_identity())  # type: ignore[arg-type]
+class Recorder:
+    """Keeps the thread changes (records, edits, deletions) the events handed over."""
+
+    def __init__(self) -> None:
+        self.changes: list[Any] = []
+
+    async def apply(self, change: Any) -> bool:
+        self.changes.append(change)
+        return True
+
+
+def events_for(
+    runner: Runner, signing_secret: str | None = SIGNING_SECRET, recorder: Recorder | None = None
+) -> Events:
+    return Events(
+        runner,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        signing_secret,
+        known_identity(),
+        recorder or Recorder(),  # type: ignore[arg-type]
+    )
 
 
 async def test_direct_takes_signed_events_from_the_first_one() -> None:
@@ -73,7 +92,7 @@ async def test_direct_declines_while_the_identity_is_unknown() -> None:
     runner = Runner()
     identity = BotIdentity(None, retry_seconds=3600)  # type: ignore[arg-type]
     identity._next_try = float("inf")  # the start's auth.test just failed
-    events = Events(runner, None, SIGNING_SECRET, identity)  # type: ignore[arg-type]
+    events = Events(runner, None, SIGNING_SECRET, identity, Recorder())  # type: ignore[arg-type]
     raw = json.dumps(envelope(mention("hello")))
     assert await events.direct(raw, headers_for(raw)) is False
     assert runner.started == []

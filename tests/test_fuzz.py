@@ -216,7 +216,7 @@ def test_replayed_request_outside_window_gets_401(
     # the same request, signed now, is a turn: what the checks above would have caught
     assert app.post(body, signed(body)).status_code == 200
     app.finish_turns()
-    assert [c.body["messages"][-1]["content"] for c in azure.completions] == ["replay"]
+    assert [c.body["messages"][-1]["content"] for c in azure.completions] == ["Pat: replay"]
 
 
 def test_oversized_body_gets_413(app: App) -> None:

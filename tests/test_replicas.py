@@ -21,7 +21,14 @@ from fakes.azure import FakeAzure
 from fakes.redis_server import RedisServer
 from fakes.slack import FakeSlack, message_text
 from fakes.slack_requests import mention, message
-from tests.slackbot_harness import BotProcess, bot_env, final_thread, turns, wait_until
+from tests.slackbot_harness import (
+    BotProcess,
+    bot_env,
+    final_thread,
+    stored_thread,
+    turns,
+    wait_until,
+)
 
 SOAK = os.environ.get("SOAK") == "1"
 EVENTS = 1200 if SOAK else 150
@@ -75,7 +82,9 @@ def test_every_event_answered_exactly_once_across_three_replicas(
         lambda: (t := turns(*replicas)).total() >= len(deliveries) and t, timeout=120
     )
     threads = [fake_slack.thread(ev["channel"], ev["ts"]) for ev in events]
-    answered = [[m for m in msgs if message_text(m).startswith("Answer to: ")] for msgs in threads]
+    answered = [
+        [m for m in msgs if message_text(m).startswith("Answer to: Pat: ")] for msgs in threads
+    ]
     duplicates = sum(len(msgs) > 1 for msgs in threads)
     missing = sum(not msgs for msgs in answered)
     FIGURES["exactly_once"] = {
@@ -115,19 +124,14 @@ def test_rapid_messages_in_many_threads_keep_every_turn_in_order(
     ended = wait_until(lambda: (t := turns(*replicas)).total() >= sent and t)
     assert ended == {"ok": sent}
     assert all(len(fake_slack.thread("CORD", r["ts"])) == PER_THREAD + 1 for r in roots)
-    client = redis_sync.Redis(port=redis_server.port, decode_responses=True)
     out_of_order = 0
-    try:
-        for t, root in enumerate(roots):
-            raw = client.lrange(f"bot:v1:hist:{{T0000TEAM:CORD:{root['ts']}}}", 0, -1)
-            history = [json.loads(x) for x in raw]
-            questions = [m["content"] for m in history if m["role"] == "user"]
-            assert len(history) == 2 * (PER_THREAD + 1)
-            for q, a in zip(history[::2], history[1::2], strict=True):
-                assert a["content"] == f"Answer to: {q['content']}"
-            out_of_order += questions != [f"root {t}"] + [f"t{t} m{k}" for k in range(PER_THREAD)]
-    finally:
-        client.close()
+    for t, root in enumerate(roots):
+        history = stored_thread(redis_server.url, f"T0000TEAM:CORD:{root['ts']}")
+        questions = [m["content"] for m in history if m["role"] == "user"]
+        assert len(history) == 2 * (PER_THREAD + 1)
+        for q, a in zip(history[::2], history[1::2], strict=True):
+            assert a["content"] == f"Answer to: Pat: {q['content']}"
+        out_of_order += questions != [f"root {t}"] + [f"t{t} m{k}" for k in range(PER_THREAD)]
     FIGURES["ordering"] = {
         "threads": THREADS,
         "messages_per_thread": PER_THREAD,
@@ -175,7 +179,7 @@ def test_replica_killed_holding_the_lock_recovers(
         b.send_event(doomed, event_id="EvDOOMED01", retry=(1, "http_timeout"))
         wait_until(
             lambda: any(
-                message_text(m) == "Answer to: will be interrupted"
+                message_text(m) == "Answer to: Pat: will be interrupted"
                 for m in fake_slack.thread("CKILL", root["ts"])
             ),
             timeout=20,
@@ -184,18 +188,18 @@ def test_replica_killed_holding_the_lock_recovers(
         b.send_event(after)
         wait_until(
             lambda: any(
-                message_text(m) == "Answer to: still alive?"
+                message_text(m) == "Answer to: Pat: still alive?"
                 for m in fake_slack.thread("CKILL", root["ts"])
             ),
             timeout=20,
         )
         sent = [m["content"] for m in fake_azure.completions[-1].body["messages"]]
         assert sent[1:] == [
-            "start",
-            "Answer to: start",
-            "will be interrupted",
-            "Answer to: will be interrupted",
-            "still alive?",
+            "Pat: start",
+            "Answer to: Pat: start",
+            "Pat: will be interrupted",
+            "Answer to: Pat: will be interrupted",
+            "Pat: still alive?",
         ]
     finally:
         a.stop()

@@ -117,7 +117,7 @@ def test_teams_are_isolated(
         assert sum(1 for k in keys if k.startswith("bot:v1:usage:TAAAA")) == 1
         b_body = fake_azure.completions[1].body
         b_total = sum(count_tokens(m["content"]) + 4 for m in b_body["messages"]) + count_tokens(
-            "Answer to: beta question"
+            "Answer to: Pat: beta question"
         )
         assert f"• workspace: {b_total:,} tokens" in reply
     finally:

@@ -21,6 +21,7 @@ from tests.slackbot_harness import (
     BotProcess,
     bot_env,
     final_thread,
+    stored_thread,
     turns,
     wait_for_turns,
     wait_until,
@@ -53,12 +54,12 @@ def test_mention_gets_one_reply_in_thread_with_usage(
     event = mention("what is a monad?", channel="C1")
     assert bot.send_event(event).status_code == 200
     (reply,) = final_thread(slack, "C1", event["ts"])
-    assert message_text(reply) == "Answer to: what is a monad?"
+    assert message_text(reply) == "Answer to: Pat: what is a monad?"
     usage = context_text(reply)
     assert "prompt " in usage and "completion " in usage and "total " in usage
     assert "gpt-35-turbo" in usage
     body = azure.completions[-1].body
-    assert body["messages"][-1] == {"role": "user", "content": "what is a monad?"}
+    assert body["messages"][-1] == {"role": "user", "content": "Pat: what is a monad?"}
     assert len(body["user"]) == 32  # hashed Slack user id, not the id itself
     wait_for_turns(bot, before, ok=1)
     assert len(slack.thread("C1", event["ts"])) == 1
@@ -77,7 +78,11 @@ def test_followup_without_mention_sees_earlier_turns(
     final_thread(slack, "C2", first["ts"], count=2)
     wait_for_turns(bot, before, ok=2)
     sent = [m["content"] for m in azure.completions[-1].body["messages"]]
-    assert sent[1:] == ["first question", "Answer to: first question", "second question"]
+    assert sent[1:] == [
+        "Pat: first question",
+        "Answer to: Pat: first question",
+        "Pat: second question",
+    ]
 
 
 def test_plain_message_in_unengaged_thread_is_ignored(
@@ -92,9 +97,9 @@ def test_plain_message_in_unengaged_thread_is_ignored(
     bot.send_event(mention("now you", channel="C3", thread_ts=parent))
     (reply,) = final_thread(slack, "C3", parent)
     wait_for_turns(bot, before, ok=1)
-    assert message_text(reply) == "Answer to: now you"
+    assert message_text(reply) == "Answer to: Pat: now you"
     (call,) = azure.completions
-    assert call.body["messages"][-1]["content"] == "now you"
+    assert call.body["messages"][-1]["content"] == "Pat: now you"
 
 
 def test_redelivery_is_answered_once(bot: BotProcess, slack: FakeSlack, azure: FakeAzure) -> None:
@@ -139,7 +144,7 @@ def test_turn_that_stops_early_leaves_its_new_thread_unlocked(
     wait_for_turns(bot, before, **stopped)
     bot.send_event(mention("next", channel=channel, thread_ts=first["ts"]))
     replies = final_thread(slack, channel, first["ts"], count=2, timeout=10)
-    assert message_text(replies[-1]) == "Answer to: next"
+    assert message_text(replies[-1]) == "Answer to: Pat: next"
     wait_for_turns(bot, before, **(stopped + Counter(ok=1)))
 
 
@@ -185,18 +190,18 @@ def test_mention_in_thread_arrives_twice_answered_once(
     msgs = final_thread(slack, "C5", first["ts"], count=3)
     wait_for_turns(bot, before, ok=3)
     assert [message_text(m) for m in msgs] == [
-        "Answer to: start",
-        "Answer to: and now?",
-        "Answer to: and then?",
+        "Answer to: Pat: start",
+        "Answer to: Pat: and now?",
+        "Answer to: Pat: and then?",
     ]
     assert len(azure.completions) == 3
     sent = [m["content"] for m in azure.completions[-1].body["messages"]]
     assert sent[1:] == [
-        "start",
-        "Answer to: start",
-        "and now?",
-        "Answer to: and now?",
-        "and then?",
+        "Pat: start",
+        "Answer to: Pat: start",
+        "Pat: and now?",
+        "Answer to: Pat: and now?",
+        "Pat: and then?",
     ]
 
 
@@ -266,9 +271,12 @@ def test_ignored_events_get_200_and_no_answer(
     bot.send_event(message("still there?", channel="C6", thread_ts=t))
     msgs = final_thread(slack, "C6", t, count=2)
     wait_for_turns(bot, before, ok=2)
-    assert [message_text(m) for m in msgs] == ["Answer to: engage", "Answer to: still there?"]
+    assert [message_text(m) for m in msgs] == [
+        "Answer to: Pat: engage",
+        "Answer to: Pat: still there?",
+    ]
     (call,) = azure.completions
-    assert call.body["messages"][-1]["content"] == "still there?"
+    assert call.body["messages"][-1]["content"] == "Pat: still there?"
 
 
 def test_unknown_event_type_gets_200(bot: BotProcess, slack: FakeSlack, azure: FakeAzure) -> None:
@@ -299,7 +307,7 @@ def test_unknown_event_type_gets_200(bot: BotProcess, slack: FakeSlack, azure: F
     final_thread(slack, "C7", after["ts"])
     wait_for_turns(bot, before, ok=1)
     (call,) = azure.completions
-    assert call.body["messages"][-1]["content"] == "after those"
+    assert call.body["messages"][-1]["content"] == "Pat: after those"
     assert [c.args["thread_ts"] for c in slack.calls_to("chat.postMessage")] == [after["ts"]]
 
 
@@ -318,19 +326,13 @@ def test_concurrent_messages_in_one_thread_all_answered_in_order(
     msgs = final_thread(slack, "C8", first["ts"], count=11, timeout=30)
     wait_for_turns(bot, before, ok=11)
     assert sorted(message_text(m) for m in msgs[1:]) == sorted(
-        f"Answer to: q{i}" for i in range(10)
+        f"Answer to: Pat: q{i}" for i in range(10)
     )
-    import redis
-
-    client = redis.Redis(port=redis_server.port, decode_responses=True)
-    history = [
-        json.loads(x) for x in client.lrange(f"bot:v1:hist:{{T0000TEAM:C8:{first['ts']}}}", 0, -1)
-    ]
-    client.close()
+    history = stored_thread(redis_server.url, f"T0000TEAM:C8:{first['ts']}")
     assert len(history) == 22
     for q, a in zip(history[::2], history[1::2], strict=True):
         assert q["role"] == "user" and a["role"] == "assistant"
-        assert a["content"] == f"Answer to: {q['content']}"
+        assert a["content"] == f"Answer to: Pat: {q['content']}"
     # each turn saw every turn before it: the prompts grow by one exchange each time
     sizes = sorted(len(r.body["messages"]) for r in azure.completions)
     assert sizes == list(range(2, 2 + 2 * 11, 2))
@@ -363,9 +365,9 @@ def test_unsigned_or_stale_requests_get_401(
     bot.send_event(mention("signed", channel="C9", thread_ts=sneaky["ts"]))
     (reply,) = final_thread(slack, "C9", sneaky["ts"])
     wait_for_turns(bot, before, ok=1)
-    assert message_text(reply) == "Answer to: signed"
+    assert message_text(reply) == "Answer to: Pat: signed"
     (call,) = azure.completions
-    assert call.body["messages"][-1]["content"] == "signed"
+    assert call.body["messages"][-1]["content"] == "Pat: signed"
 
 
 def test_url_verification_is_answered(bot: BotProcess) -> None:
@@ -388,7 +390,7 @@ def test_url_verification_is_answered(bot: BotProcess) -> None:
         ([Fault("status", status=401, body=BAD_KEY)], "rejected the bot's credentials"),
         ([Fault("status", status=404, body=DEPLOYMENT_NOT_FOUND)], "not the model name"),
         ([Fault("content_filter")], "content filter blocked your message (hate)"),
-        ([Fault("rate_limit", retry_after_ms=200)], "Answer to: fault case"),
+        ([Fault("rate_limit", retry_after_ms=200)], "Answer to: Pat: fault case"),
         ([Fault("server_error")] * 3, "unavailable"),
     ],
 )
@@ -417,9 +419,9 @@ def test_question_is_not_lost_after_an_error(
     final_thread(slack, "C11", first["ts"], count=2)
     bot.send_event(message("nicer words", channel="C11", thread_ts=first["ts"]))
     msgs = final_thread(slack, "C11", first["ts"], count=3)
-    assert message_text(msgs[-1]) == "Answer to: nicer words"
+    assert message_text(msgs[-1]) == "Answer to: Pat: nicer words"
     sent = [m["content"] for m in azure.completions[-1].body["messages"]]
-    assert sent[1:] == ["hello", "Answer to: hello", "nicer words"]
+    assert sent[1:] == ["Pat: hello", "Answer to: Pat: hello", "Pat: nicer words"]
 
 
 def test_long_answer_arrives_complete_in_several_messages(
@@ -447,7 +449,7 @@ def test_slack_429_is_retried(bot: BotProcess, slack: FakeSlack, azure: FakeAzur
     event = mention("rate limited slack", channel="C13")
     bot.send_event(event)
     (reply,) = final_thread(slack, "C13", event["ts"], timeout=20)
-    assert message_text(reply) == "Answer to: rate limited slack"
+    assert message_text(reply) == "Answer to: Pat: rate limited slack"
     posts = slack.calls_to("chat.postMessage")
     assert len(posts) == 2 and posts[1].at - posts[0].at >= 0.9
 
@@ -488,4 +490,4 @@ def test_direct_message_is_answered_without_mention(
     dm = message("hello in private", channel="D0000DM01", channel_type="im")
     assert bot.send_event(dm).status_code == 200
     (reply,) = final_thread(slack, "D0000DM01", dm["ts"])
-    assert message_text(reply) == "Answer to: hello in private"
+    assert message_text(reply) == "Answer to: Pat: hello in private"

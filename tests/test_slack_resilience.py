@@ -98,7 +98,7 @@ def test_redis_outage_is_reported_and_service_resumes(
         again = mention("and now?", channel="CR2")
         bot.send_event(again)
         (reply,) = final_thread(slack, "CR2", again["ts"])
-        assert message_text(reply) == "Answer to: and now?"
+        assert message_text(reply) == "Answer to: Pat: and now?"
     finally:
         bot.stop()
 
@@ -119,7 +119,7 @@ def test_sigterm_lets_in_flight_turns_finish(
     assert code == -15
     assert "Application shutdown complete" in bot.logs()
     (reply,) = slack.thread("CR3", event["ts"])
-    assert message_text(reply) == "Answer to: slow one"
+    assert message_text(reply) == "Answer to: Pat: slow one"
     assert "total " in context_text(reply)
 
 
@@ -139,7 +139,7 @@ def test_slack_refusals_are_logged_not_fatal(
         again = mention("hello again", channel="CR4")
         bot.send_event(again)
         (reply,) = final_thread(slack, "CR4", again["ts"])
-        assert message_text(reply) == "Answer to: hello again"
+        assert message_text(reply) == "Answer to: Pat: hello again"
     finally:
         bot.stop()
 
@@ -171,7 +171,7 @@ def test_socket_mode_answers_a_mention(azure: FakeAzure, slack: FakeSlack, redis
         event = mention("via websocket", channel="CS1")
         envelope_id = slack.push_envelope(envelope(event))
         (reply,) = final_thread(slack, "CS1", event["ts"])
-        assert message_text(reply) == "Answer to: via websocket"
+        assert message_text(reply) == "Answer to: Pat: via websocket"
         wait_until(lambda: any(ack["envelope_id"] == envelope_id for ack in slack.socket_acks))
         assert len(slack.calls_to("apps.connections.open")) >= 1
     finally:
@@ -229,6 +229,6 @@ def test_azure_faults_end_with_a_message_and_no_placeholder(
         assert expected in message_text(reply) + context_text(reply)
         bot.send_event(message("again", channel="CR6", thread_ts=event["ts"]))
         msgs = final_thread(slack, "CR6", event["ts"], count=2, timeout=20)
-        assert message_text(msgs[-1]) == "Answer to: again"
+        assert message_text(msgs[-1]) == "Answer to: Pat: again"
     finally:
         bot.stop()

@@ -13,8 +13,7 @@ from redis.backoff import NoBackoff
 
 from bot.chat_types import StoredMessage
 from bot.errors import StoreUnavailable, ThreadBusy
-from bot.store import Batch, Claims, Keys, Queued, ThreadStore
-from bot.store.threads import decode_messages
+from bot.store import Batch, Claims, Keys, Queued, ThreadStore, decode_messages
 
 
 @pytest.fixture(params=["real", "fake"])
@@ -35,7 +34,8 @@ def store_on(client: Redis, prefix: str = "bot:", **kw: object) -> ThreadStore:
 
 async def saved(store: ThreadStore, thread: str) -> list[StoredMessage]:
     """What the thread's history list holds, read directly."""
-    return decode_messages(await store.redis.lrange(store.keys.history(thread), 0, -1))
+    ids = await store.redis.zrange(store.keys.order(thread), 0, -1)
+    return decode_messages(await store.redis.hmget(store.keys.messages(thread), ids) if ids else [])
 
 
 async def test_store_turn_appends_user_and_assistant_in_order(redis_client: Redis) -> None:
@@ -62,7 +62,7 @@ async def test_store_trims_and_sets_ttl(redis_client: Redis) -> None:
             )
     history = await saved(store, "T:C:2")
     assert [m["content"] for m in history] == ["q2", "a2", "q3", "a3", "q4", "a4"]
-    ttl = await redis_client.ttl(store.keys.history("T:C:2"))
+    ttl = await redis_client.ttl(store.keys.messages("T:C:2"))
     assert 90 < ttl <= 100
 
 
@@ -235,7 +235,8 @@ async def test_batch_steps_read_their_own_replies_in_one_round_trip(redis_client
 def test_keys_are_prefixed_versioned_and_hash_tagged() -> None:
     """Keys follow the documented schema; a thread's keys share one Cluster hash tag."""
     keys = Keys("acme:")
-    assert keys.history("T:C:1") == "acme:v1:hist:{T:C:1}"
+    assert keys.messages("T:C:1") == "acme:v1:msgs:{T:C:1}"
+    assert keys.order("T:C:1") == "acme:v1:order:{T:C:1}"
     assert keys.lock("T:C:1") == "acme:v1:lock:{T:C:1}"
     assert keys.waiters("T:C:1") == "acme:v1:wait:{T:C:1}"
     assert keys.claim("ev:E1") == "acme:v1:once:ev:E1"
@@ -294,3 +295,43 @@ async def test_store_dead_waiter_does_not_block_the_queue(redis_client: Redis) -
     async with store.turn("T:C:D", 10, "1000.0") as turn:
         turn.save({"role": "user", "content": "not blocked"})
     assert len(await saved(store, "T:C:D")) == 1
+
+
+async def test_store_records_edits_and_deletes_messages_in_time_order(redis_client: Redis) -> None:
+    """Messages recorded while the bot is in a thread fall into place by ts, answers right after
+    their question; an edit replaces the text; a deletion forgets it; a thread the bot is not in
+    records nothing."""
+    store = store_on(redis_client, max_messages=10)
+    assert (
+        await store.record("T:C:R", {"id": "100.000001", "role": "user", "content": "x"}) is False
+    )
+    assert await saved(store, "T:C:R") == []
+    async with store.turn("T:C:R", 10) as turn:
+        turn.save(
+            {"id": "100.000003", "role": "user", "content": "question"},
+            {"id": "100.000003~a", "role": "assistant", "content": "answer"},
+        )
+    for ts, text in (("100.000004", "later"), ("100.000002", "earlier")):
+        assert await store.record("T:C:R", {"id": ts, "role": "user", "content": text})
+    assert [m["content"] for m in await saved(store, "T:C:R")] == [
+        "earlier",
+        "question",
+        "answer",
+        "later",
+    ]
+    assert await store.edit("T:C:R", {"id": "100.000002", "role": "user", "content": "fixed"})
+    assert not await store.edit("T:C:R", {"id": "100.000009", "role": "user", "content": "?"})
+    assert await store.delete("T:C:R", "100.000004")
+    assert not await store.delete("T:C:R", "100.000004")
+    assert [m["content"] for m in await saved(store, "T:C:R")] == ["fixed", "question", "answer"]
+
+
+async def test_store_keeps_only_the_newest_messages_of_a_busy_thread(redis_client: Redis) -> None:
+    """Recording past max_messages forgets the oldest, in both the hash and the order."""
+    store = store_on(redis_client, max_messages=3)
+    async with store.turn("T:C:B", 10) as turn:
+        turn.save({"id": "100.000001", "role": "user", "content": "m1"})
+    for i in range(2, 6):
+        await store.record("T:C:B", {"id": f"100.00000{i}", "role": "user", "content": f"m{i}"})
+    assert [m["content"] for m in await saved(store, "T:C:B")] == ["m3", "m4", "m5"]
+    assert await redis_client.hlen(store.keys.messages("T:C:B")) == 3

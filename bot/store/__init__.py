@@ -5,8 +5,9 @@ steps (`Batch`, `Result`), and the thread store. Every redis-py error is transla
 from bot.store.batch import Batch, Result
 from bot.store.claims import Claims
 from bot.store.keys import Keys
+from bot.store.messages import HeldLock, Queued, ThreadTurn, decode_messages
 from bot.store.scripts import Script
-from bot.store.threads import HeldLock, Queued, ThreadStore, ThreadTurn
+from bot.store.threads import ThreadStore
 
 __all__ = [
     "Batch",
@@ -18,4 +19,5 @@ __all__ = [
     "Script",
     "ThreadStore",
     "ThreadTurn",
+    "decode_messages",
 ]

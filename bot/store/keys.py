@@ -7,7 +7,8 @@ cluster without cross-slot commands.
 
 | key                                 | type   | holds                                         | expiry               |
 |-------------------------------------|--------|-----------------------------------------------|----------------------|
-| ``{p}v1:hist:{<thread>}``           | list   | the thread's messages, JSON, oldest first     | history TTL          |
+| ``{p}v1:msgs:{<thread>}``           | hash   | the thread's stored messages, id → JSON       | history TTL          |
+| ``{p}v1:order:{<thread>}``          | zset   | their ids at score 0, in lexical = time order | history TTL          |
 | ``{p}v1:lock:{<thread>}``           | string | the token of the turn that holds the thread   | lock timeout         |
 | ``{p}v1:wait:{<thread>}``           | zset   | messages waiting for the lock, by Slack ts    | 2 × stale time       |
 | ``{p}v1:beat:{<thread>}``           | zset   | each waiter's last heartbeat (ms)             | 2 × stale time       |
@@ -16,9 +17,12 @@ cluster without cross-slot commands.
 | ``{p}v1:cfg:<team>:ws``             | hash   | workspace defaults, setting → JSON value      | none                 |
 | ``{p}v1:cfg:<team>:ch:<channel>``   | hash   | one channel's overrides, setting → JSON value | none                 |
 | ``{p}v1:usage:<team>:<YYYYMMDD>``   | hash   | the day's token counters (see `bot.usage`)    | 90 days              |
+| ``{p}v1:person:<team>:<user>``      | string | a person's display name (`users.info`)        | about a day          |
 
 ``<thread>`` is an opaque id chosen by the caller: ``team:channel:thread_ts`` for Slack,
-``cli:NAME`` for ``python -m bot ask --thread NAME``.
+``cli:NAME`` for ``python -m bot ask --thread NAME``. A message's id is its Slack ts (fixed width,
+so text order is time order), and an answer's is its question's ts + ``~a``; each JSON value is a
+`bot.chat_types.StoredMessage`.
 """
 
 from __future__ import annotations
@@ -34,8 +38,11 @@ class Keys:
     def __init__(self, prefix: str = "bot:") -> None:
         self.base = f"{prefix}{SCHEMA_VERSION}:"
 
-    def history(self, thread: str) -> str:
-        return f"{self.base}hist:{{{thread}}}"
+    def messages(self, thread: str) -> str:
+        return f"{self.base}msgs:{{{thread}}}"
+
+    def order(self, thread: str) -> str:
+        return f"{self.base}order:{{{thread}}}"
 
     def lock(self, thread: str) -> str:
         return f"{self.base}lock:{{{thread}}}"
@@ -60,3 +67,6 @@ class Keys:
 
     def usage_day(self, team: str, day: dt.date) -> str:
         return f"{self.base}usage:{team}:{day:%Y%m%d}"
+
+    def person(self, team: str, user: str) -> str:
+        return f"{self.base}person:{team}:{user}"

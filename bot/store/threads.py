@@ -16,23 +16,22 @@ turn is atomic in its script, and the bookkeeping beside it needs no transaction
 connection can lose a usage count, never half a turn); in Redis Cluster each command can go to
 its own slot.
 
-Each list item is a JSON object ``{"role", "content", "tokens"}``; ``tokens`` is the best known
-token count of that message. The same code runs on a real Redis and on fakeredis (the embedded
-store used when ``REDIS_URL`` is unset).
+A thread's messages are a hash (id → JSON `StoredMessage`) and a sorted set of their ids, read in
+text order (ids are Slack timestamps, fixed width, so text order is time order), so that Slack's
+edits and deletions, which name a message by its ts, change it in place (`edit`, `delete`), and
+messages recorded as they are posted (`record`) fall into place by time even while a turn is
+running. The same code runs on a real Redis and on fakeredis (the embedded store used when
+``REDIS_URL`` is unset).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
-import json
 import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
 
@@ -40,50 +39,14 @@ from bot.chat_types import StoredMessage
 from bot.errors import REDIS_ERRORS, ThreadBusy, redis_unavailable
 from bot.store.batch import Batch, Result
 from bot.store.keys import Keys
+from bot.store.messages import HeldLock, Queued, ThreadTurn, decode_messages, encode
 from bot.store.scripts import Script
 
 _ACQUIRE = Script("acquire")
 _ENQUEUE = Script("enqueue")
 _COMMIT = Script("commit")
 _RELEASE = Script("release")
-
-
-class Queued(enum.IntEnum):
-    """What `ThreadStore.queue_enqueue` did (the values are the script's replies)."""
-
-    NOT_IN_THREAD = 0
-    """`require_history` and the thread has no history: nothing was done."""
-    ALREADY = 1
-    """The message already had its place (another delivery of it put it there)."""
-    JOINED = 2
-    """This call gave the message its place; a delivery that then turns out to be a duplicate
-    must take it back (`dequeue`), or the thread's next message waits for it to go stale."""
-
-
-@dataclass(slots=True)
-class HeldLock:
-    """A new thread's lock taken in the caller's first round trip (`queue_take_new_thread`).
-    `ThreadStore.turn` takes it over; until then the caller must `release` it."""
-
-    token: str
-    taken_over: bool = False
-
-
-class ThreadTurn:
-    """A held thread lock plus the history read under it.
-
-    `save()` queues messages; `commit` is the batch that writes them, with the lock release, when
-    the `ThreadStore.turn` block exits normally. Callers add their own bookkeeping to `commit` so
-    it rides in the same round trip.
-    """
-
-    def __init__(self, history: list[StoredMessage], commit: Batch) -> None:
-        self.history = history
-        self.commit = commit
-        self.pending: list[StoredMessage] = []
-
-    def save(self, *messages: StoredMessage) -> None:
-        self.pending.extend(messages)
+_RECORD = Script("record")
 
 
 class ThreadStore:
@@ -136,7 +99,7 @@ class ThreadStore:
             [
                 self.keys.waiters(thread),
                 self.keys.beats(thread),
-                self.keys.history(thread),
+                self.keys.order(thread),
                 self.keys.engaged(thread),
             ],
             [position, repr(score), _now_ms(), self.stale_ms, 1 if require_history else 0],
@@ -185,13 +148,34 @@ class ThreadStore:
         except BaseException:
             await self.release(thread, token)
             raise
-        encoded = [json.dumps(m, ensure_ascii=False) for m in turn.pending]
+        pairs: list[str] = []
+        for message in turn.pending:
+            pairs += [message["id"], encode(message)]
         _COMMIT.queue(
             turn.commit.pipe,
-            [self.keys.history(thread), self.keys.lock(thread)],
-            [token, self.max_messages, self.ttl_seconds, *encoded],
+            [self.keys.messages(thread), self.keys.order(thread), self.keys.lock(thread)],
+            [token, self.max_messages, self.ttl_seconds, *pairs],
         )
         await turn.commit.run()
+
+    async def record(self, thread: str, message: StoredMessage) -> bool:
+        """Store a message posted in a thread the bot is in (no lock needed; it falls into place
+        by its id). False, storing nothing, when the bot is not in the thread."""
+        return await self._change("add", thread, message["id"], encode(message))
+
+    async def edit(self, thread: str, message: StoredMessage) -> bool:
+        """Replace a stored message by the edited one (same id); False when it is not stored."""
+        return await self._change("edit", thread, message["id"], encode(message))
+
+    async def delete(self, thread: str, message_id: str) -> bool:
+        """Forget a stored message; False when it was not stored."""
+        return await self._change("delete", thread, message_id, "")
+
+    async def _change(self, mode: str, thread: str, message_id: str, encoded: str) -> bool:
+        keys = [self.keys.messages(thread), self.keys.order(thread)]
+        args: list[str | int] = [mode, message_id, encoded, self.max_messages, self.ttl_seconds]
+        with redis_unavailable():
+            return bool(await _RECORD.run(self.redis, keys, args))
 
     async def _acquire(
         self, thread: str, token: str, limit: int, position: str | None
@@ -208,7 +192,8 @@ class ThreadStore:
             self.keys.lock(thread),
             self.keys.waiters(thread),
             self.keys.beats(thread),
-            self.keys.history(thread),
+            self.keys.order(thread),
+            self.keys.messages(thread),
         ]
         lock_ms = int(self.lock_timeout * 1000)
         while True:
@@ -233,16 +218,3 @@ class ThreadStore:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def decode_messages(raw: list[Any]) -> list[StoredMessage]:
-    """Stored JSON items → messages; anything unreadable is skipped, not fatal."""
-    messages: list[StoredMessage] = []
-    for item in raw:
-        try:
-            data = json.loads(item)
-        except (TypeError, ValueError):
-            continue
-        if isinstance(data, dict) and isinstance(data.get("content"), str):
-            messages.append(data)  # type: ignore[arg-type]
-    return messages

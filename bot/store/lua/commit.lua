@@ -1,12 +1,23 @@
--- Write a turn and release the thread's lock, atomically: append, trim, refresh the TTL, then
--- compare-and-delete the lock (one command instead of five).
--- KEYS[1] history (list)   KEYS[2] lock
--- ARGV[1] token  ARGV[2] max_messages  ARGV[3] ttl_seconds  ARGV[4..] messages (JSON)
+-- Write a turn's messages and release the thread's lock, atomically: add (or replace) each
+-- message by id, keep the newest max_messages, refresh the TTL, compare-and-delete the lock.
+-- Message ids sort chronologically as text (Slack ts: 10 digits '.' 6 digits), so the order
+-- set holds them at score 0 and reads them in lexical order.
+-- KEYS[1] messages (hash id -> JSON)   KEYS[2] message order (zset)   KEYS[3] lock
+-- ARGV[1] token  ARGV[2] max_messages  ARGV[3] ttl_seconds  ARGV[4..] id, JSON, id, JSON, ...
 -- Returns 1.
 if #ARGV > 3 then
-  redis.call('rpush', KEYS[1], unpack(ARGV, 4))
-  redis.call('ltrim', KEYS[1], -tonumber(ARGV[2]), -1)
+  for i = 4, #ARGV, 2 do
+    redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1])
+    redis.call('zadd', KEYS[2], 0, ARGV[i])
+  end
+  local over = redis.call('zcard', KEYS[2]) - tonumber(ARGV[2])
+  if over > 0 then
+    local old = redis.call('zrange', KEYS[2], 0, over - 1)
+    redis.call('hdel', KEYS[1], unpack(old))
+    redis.call('zremrangebyrank', KEYS[2], 0, over - 1)
+  end
   redis.call('expire', KEYS[1], ARGV[3])
+  redis.call('expire', KEYS[2], ARGV[3])
 end
-if redis.call('get', KEYS[2]) == ARGV[1] then redis.call('del', KEYS[2]) end
+if redis.call('get', KEYS[3]) == ARGV[1] then redis.call('del', KEYS[3]) end
 return 1

@@ -1,0 +1,179 @@
+"""The model's part of a turn in a Slack thread, under the thread's lock: read the thread the
+first time the bot is called into it, build the prompt from the room, ask, and keep what the
+store should keep.
+
+A thread the bot has no stored messages for (it was just mentioned in a discussion) is read
+once with `conversations.replies` (`bot.thread_reader`); what is read is stored with the turn, and
+from then on the thread is kept current from message events, so it is never read again. If the
+deployment refuses image input (Azure: 400, "image_url is only supported by certain models"),
+the turn is asked once more without images, and the answer says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field, replace
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.chat_types import DeltaCallback, StoredMessage
+from bot.conversation import Conversation, Reply, TurnSettings, estimate_tokens
+from bot.errors import InvalidRequest, StoreUnavailable
+from bot.incoming import Incoming
+from bot.room import Prompt, Room, question_record
+from bot.store import ThreadStore, ThreadTurn
+from bot.thread_reader import ThreadReader
+
+
+def supports_images(api_version: str) -> bool:
+    """Whether images can go as `image_url` parts: the request schemas of GA 2024-10-21 and
+    later (and the v1 API) declare them in the shape the service takes,
+    `{"type": "image_url", "image_url": {"url": ...}}`; 2024-02-01 and 2024-06-01 declare `url`
+    on the part itself (a known spec bug), and 2023-05-15 takes string content only."""
+    if api_version == "v1":
+        return True
+    return api_version[:4].isdigit() and api_version[:10] >= "2024-10-21"
+
+
+@dataclass
+class ThreadReply:
+    """The answer, and what the usage line should say about how it was made."""
+
+    reply: Reply
+    notes: list[str] = field(default_factory=list)
+
+
+class RoomTurn:
+    """What the conversation sees of a thread turn: the prompt-ready history; what it saves goes
+    to the store as Slack messages (ids, authors, files), with what was read of the thread."""
+
+    def __init__(
+        self, turn: ThreadTurn, prompt: Prompt, question: StoredMessage, read: list[StoredMessage]
+    ) -> None:
+        self._turn = turn
+        self._question = question
+        self._read = read
+        self.history = prompt.history
+
+    def save(self, *messages: StoredMessage) -> None:
+        question, answer = messages
+        stored: StoredMessage = {**self._question, "tokens": question.get("tokens", 0)}
+        reply: StoredMessage = {
+            "id": f"{stored['id']}~a",
+            "role": "assistant",
+            "content": answer["content"],
+            "tokens": answer.get("tokens", 0),
+        }
+        self._turn.save(*self._read, stored, reply)
+
+
+class ThreadAnswerer:
+    """Answers in Slack threads with the room's context; every I/O object is injected."""
+
+    def __init__(
+        self,
+        *,
+        store: ThreadStore,
+        room: Room,
+        reader: ThreadReader,
+        conversation: Conversation,
+        images_supported: bool,
+        read_seconds: float = 20.0,
+    ) -> None:
+        self.store = store
+        self.room = room
+        self.reader = reader
+        self.conversation = conversation
+        self.images_supported = images_supported
+        self.read_seconds = read_seconds
+
+    async def answer(
+        self,
+        client: AsyncWebClient,
+        turn: ThreadTurn,
+        msg: Incoming,
+        settings: TurnSettings,
+        *,
+        vision: bool,
+        on_delta: DeltaCallback | None = None,
+    ) -> ThreadReply:
+        notes: list[str] = []
+        read: list[StoredMessage] = []
+        if not turn.history and not msg.starts_thread and settings.history_turns > 0:
+            thread = await self.reader.read(
+                client,
+                msg.channel,
+                msg.thread_ts,
+                msg.bot_user,
+                deadline=time.monotonic() + self.read_seconds,
+            )
+            read = thread.messages
+            if thread.refused is not None:
+                notes.append(f"earlier thread messages not read (Slack: {thread.refused})")
+        records = _merged(read, turn.history)
+        images = self._images_refused(vision)
+        prompt = await self._prompt(client, msg, records, settings, images)
+        try:
+            reply = await self._ask(turn, msg, prompt, settings, read, on_delta)
+        except InvalidRequest as exc:
+            if not prompt.images or "image" not in str(exc).lower():
+                raise
+            prompt = await self._prompt(client, msg, records, settings, "not taken here")
+            reply = await self._ask(turn, msg, prompt, settings, read, on_delta)
+            notes.append("images skipped: this deployment does not take image input")
+        dropped = prompt.dropped + reply.dropped_messages
+        if dropped:
+            notes.append(f"{dropped} earlier messages not sent")
+        if prompt.left_out:
+            notes.append("left out: " + "; ".join(prompt.left_out))
+        return ThreadReply(reply, notes)
+
+    async def record(self, msg: Incoming) -> None:
+        """Keep a message the bot does not answer as part of its thread (best effort)."""
+        # Context only: losing it to a Redis outage costs no answer.
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.record(msg.thread_id, question_record(msg))
+
+    def _images_refused(self, vision: bool) -> str | None:
+        """Why images cannot be sent in this turn, or None."""
+        if not vision:
+            return "images are off in this channel (/gpt set vision on)"
+        if not self.images_supported:
+            return "images need AZURE_OPENAI_API_VERSION 2024-10-21 or later, or v1"
+        return None
+
+    async def _prompt(
+        self,
+        client: AsyncWebClient,
+        msg: Incoming,
+        records: list[StoredMessage],
+        settings: TurnSettings,
+        images: str | None,
+    ) -> Prompt:
+        system = estimate_tokens(settings.system_prompt) + 80  # the room note
+        return await self.room.prompt(
+            client, msg, records, system_tokens=system, budget=settings.prompt_budget, images=images
+        )
+
+    async def _ask(
+        self,
+        turn: ThreadTurn,
+        msg: Incoming,
+        prompt: Prompt,
+        settings: TurnSettings,
+        read: list[StoredMessage],
+        on_delta: DeltaCallback | None,
+    ) -> Reply:
+        system = f"{settings.system_prompt}\n\n{prompt.system_note()}"
+        handle = RoomTurn(turn, prompt, question_record(msg), read)
+        return await self.conversation.answer(
+            handle, prompt.question, replace(settings, system_prompt=system), on_delta=on_delta
+        )
+
+
+def _merged(read: list[StoredMessage], stored: list[StoredMessage]) -> list[StoredMessage]:
+    """Messages read from Slack and stored ones, one per id, in time (id) order."""
+    by_id = {m.get("id", ""): m for m in read}
+    by_id.update({m.get("id", ""): m for m in stored})
+    return [by_id[k] for k in sorted(by_id)]
