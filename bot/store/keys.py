@@ -16,14 +16,17 @@ cluster without cross-slot commands.
 | ``{p}v1:cfg:<team>:ws``             | hash   | workspace defaults, setting → JSON value      | none                 |
 | ``{p}v1:cfg:<team>:ch:<channel>``   | hash   | one channel's overrides, setting → JSON value | none                 |
 | ``{p}v1:usage:<team>:<YYYYMMDD>``   | hash   | the day's token counters (see `bot.usage`)    | 90 days              |
+| ``{p}v1:deploy:<endpoint>:<name>``  | hash   | what a deployment takes: reasoning, model     | 7 days, per finding  |
 
 ``<thread>`` is an opaque id chosen by the caller: ``team:channel:thread_ts`` for Slack,
-``cli:NAME`` for ``python -m bot ask --thread NAME``.
+``cli:NAME`` for ``python -m bot ask --thread NAME``. ``<endpoint>`` is the first 16 hex digits
+of the SHA-256 of the Azure endpoint URL (one key shape whatever the URL holds).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 SCHEMA_VERSION = "v1"
 
@@ -60,3 +63,7 @@ class Keys:
 
     def usage_day(self, team: str, day: dt.date) -> str:
         return f"{self.base}usage:{team}:{day:%Y%m%d}"
+
+    def deployment(self, endpoint: str, name: str) -> str:
+        digest = hashlib.sha256(endpoint.encode()).hexdigest()[:16]
+        return f"{self.base}deploy:{digest}:{name}"
