@@ -56,10 +56,7 @@ class DeploymentMemory(Protocol):
 
     async def recall(self, endpoint: str, deployment: str) -> DeploymentFacts: ...
 
-    async def remember(
-        self, endpoint: str, deployment: str, *, reasoning: bool | None = None, model: str = ""
-    ) -> None:
-        """Record what is given (a None/empty argument leaves that fact as it was)."""
+    async def remember(self, endpoint: str, deployment: str, facts: DeploymentFacts) -> None: ...
 
 
 class InMemoryDeployments:
@@ -71,13 +68,8 @@ class InMemoryDeployments:
     async def recall(self, endpoint: str, deployment: str) -> DeploymentFacts:
         return self._facts.get((endpoint, deployment), DeploymentFacts())
 
-    async def remember(
-        self, endpoint: str, deployment: str, *, reasoning: bool | None = None, model: str = ""
-    ) -> None:
-        old = self._facts.get((endpoint, deployment), DeploymentFacts())
-        self._facts[(endpoint, deployment)] = DeploymentFacts(
-            old.reasoning if reasoning is None else reasoning, model or old.model
-        )
+    async def remember(self, endpoint: str, deployment: str, facts: DeploymentFacts) -> None:
+        self._facts[(endpoint, deployment)] = facts
 
 
 class Deployments:
@@ -112,15 +104,23 @@ class Deployments:
     async def learn(
         self, deployment: str, *, reasoning: bool | None = None, model: str = ""
     ) -> None:
-        """Record a finding here at once, and in the memory when it is new."""
+        """Record a finding here at once, and in the memory when it is new.
+
+        An answer from another model than the remembered one means the deployment was
+        redeployed: what its old model refused says nothing about the new one, so the new
+        model's family decides until Azure refuses something again.
+        """
         old = self._cache.get(deployment, (0.0, DeploymentFacts()))[1]
-        new = DeploymentFacts(old.reasoning if reasoning is None else reasoning, model or old.model)
+        if model and old.model and model != old.model:
+            new = DeploymentFacts(None, model)
+        else:
+            new = DeploymentFacts(
+                old.reasoning if reasoning is None else reasoning, model or old.model
+            )
         if new == old:
             return
         self._cache[deployment] = (self._clock(), new)
         try:
-            await self._memory.remember(
-                self._endpoint, deployment, reasoning=reasoning, model=model
-            )
+            await self._memory.remember(self._endpoint, deployment, new)
         except errors.StoreUnavailable as exc:
             log.warning("could not remember what deployment %r takes (%s)", deployment, exc)

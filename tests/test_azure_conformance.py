@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot import errors
-from bot.azure_deployments import InMemoryDeployments
+from bot.azure_deployments import DeploymentFacts, InMemoryDeployments
 from bot.azure_openai import AzureOpenAIClient
 from bot.chat_types import ChatOptions, Message
 from bot.retry import RetryPolicy
@@ -61,7 +61,7 @@ async def sent_body(version: str, options: ChatOptions, *, stream: bool, reasoni
     """The one body the client sends for this call."""
     sent: list[dict[str, object]] = []
     memory = InMemoryDeployments()
-    await memory.remember(ENDPOINT, "dep", reasoning=reasoning)
+    await memory.remember(ENDPOINT, "dep", DeploymentFacts(reasoning=reasoning))
     client = AzureOpenAIClient(
         httpx.MockTransport(answering(sent)),
         endpoint=ENDPOINT,

@@ -104,7 +104,7 @@ async def test_client_sends_reasoning_effort_only_where_it_exists(
     options = ChatOptions(max_tokens=1000, reasoning_effort="high")
     await client_for(azure, transport, deployment="gpt-4o").complete(MESSAGES, options)
     memory = InMemoryDeployments()
-    await memory.remember(azure.endpoint.rstrip("/"), "gpt-5-mini", reasoning=True)
+    await memory.remember(azure.endpoint.rstrip("/"), "gpt-5-mini", DeploymentFacts(True))
     for version in ("2024-10-21", "2024-12-01-preview", "v1"):
         client = client_for(azure, transport, version=version, memory=memory)
         await client.complete(MESSAGES, options)
@@ -119,7 +119,7 @@ async def test_client_picks_the_set_from_the_remembered_model(
     model of every answer is remembered."""
     memory = InMemoryDeployments()
     endpoint = azure.endpoint.rstrip("/")
-    await memory.remember(endpoint, "o4-mini", model="o4-mini-2025-04-16")
+    await memory.remember(endpoint, "o4-mini", DeploymentFacts(model="o4-mini-2025-04-16"))
     await client_for(azure, transport, deployment="o4-mini", memory=memory).complete(
         MESSAGES, ChatOptions(max_tokens=1000)
     )
@@ -129,6 +129,25 @@ async def test_client_picks_the_set_from_the_remembered_model(
     assert [sorted(r.body) for r in azure.completions] == [
         ["max_completion_tokens", "messages"],
         ["max_tokens", "messages"],
+    ]
+    assert await memory.recall(endpoint, "gpt-4o") == DeploymentFacts(None, "gpt-4o-2024-11-20")
+
+
+async def test_client_relearns_a_deployment_redeployed_with_another_model(
+    azure: FakeAzure, transport: httpx.AsyncBaseTransport
+) -> None:
+    """A deployment remembered as o4-mini that now answers as gpt-4o gets the classic set (and
+    its temperature) from the next call on."""
+    memory = InMemoryDeployments()
+    endpoint = azure.endpoint.rstrip("/")
+    await memory.remember(endpoint, "gpt-4o", DeploymentFacts(True, "o4-mini-2025-04-16"))
+    client = client_for(azure, transport, deployment="gpt-4o", memory=memory)
+    options = ChatOptions(max_tokens=500, temperature=0.3)
+    await client.complete(MESSAGES, options)
+    await client.complete(MESSAGES, options)
+    assert [sorted(r.body) for r in azure.completions] == [
+        ["max_completion_tokens", "messages"],
+        ["max_tokens", "messages", "temperature"],
     ]
     assert await memory.recall(endpoint, "gpt-4o") == DeploymentFacts(None, "gpt-4o-2024-11-20")
 

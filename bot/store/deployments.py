@@ -1,10 +1,10 @@
 """The deployment memory in Redis: what each Azure deployment was found to take, shared by every
 replica, so a reasoning deployment refused `max_tokens` once, not once per replica or restart.
 
-One hash per endpoint and deployment (`Keys.deployment`), fields `reasoning` ("1"/"0") and
-`model` (Azure's model id). Every write pushes its expiry to `ttl_seconds` from now: a deployment
-can be redeployed with another model under the same name, so findings are re-learned after some
-quiet days rather than kept forever.
+One hash per endpoint and deployment (`Keys.deployment`), fields `reasoning` ("1", "0", or ""
+for not known) and `model` (Azure's model id), written whole. Every write pushes the expiry to
+`ttl_seconds` from now, so the findings of a deployment nobody uses are forgotten after some
+days rather than kept forever.
 """
 
 from __future__ import annotations
@@ -31,23 +31,17 @@ class RedisDeployments:
             fields: dict[str, str] = await self._redis.hgetall(  # type: ignore[assignment]
                 self._keys.deployment(endpoint, deployment)
             )
-        reasoning = fields.get("reasoning")
         return DeploymentFacts(
-            reasoning=None if reasoning is None else reasoning == "1",
+            reasoning={"1": True, "0": False}.get(fields.get("reasoning") or ""),
             model=str(fields.get("model") or ""),
         )
 
-    async def remember(
-        self, endpoint: str, deployment: str, *, reasoning: bool | None = None, model: str = ""
-    ) -> None:
-        if reasoning is None and not model:
-            return
+    async def remember(self, endpoint: str, deployment: str, facts: DeploymentFacts) -> None:
         key = self._keys.deployment(endpoint, deployment)
+        reasoning = {True: "1", False: "0", None: ""}[facts.reasoning]
         with redis_unavailable():
             async with self._redis.pipeline(transaction=False) as pipe:
-                if reasoning is not None:
-                    pipe.hset(key, "reasoning", "1" if reasoning else "0")
-                if model:
-                    pipe.hset(key, "model", model)
+                pipe.hset(key, "reasoning", reasoning)
+                pipe.hset(key, "model", facts.model)
                 pipe.expire(key, self._ttl)
                 await pipe.execute()
