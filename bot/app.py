@@ -26,9 +26,12 @@ from starlette.types import ASGIApp
 from bot.admins import AdminCheck
 from bot.admission import Admission
 from bot.answering import Answerer
+from bot.azure_auth import EntraTokens
+from bot.azure_deployments import InMemoryDeployments
 from bot.azure_openai import (
     AzureOpenAIClient,
     ClientObserver,
+    TokenProvider,
     static_token_provider,
     supports_stream_usage,
 )
@@ -46,6 +49,7 @@ from bot.slack_files import FileFetcher
 from bot.slack_identity import BotIdentity
 from bot.slack_people import People
 from bot.store import Claims, Keys, ThreadStore
+from bot.store.deployments import RedisDeployments
 from bot.thread_reader import ThreadReader
 from bot.thread_turn import ThreadAnswerer, supports_images
 from bot.turns import TurnRunner
@@ -104,23 +108,42 @@ def build_azure(
     transport: httpx.AsyncBaseTransport,
     observer: ClientObserver | None = None,
     retry: RetryPolicy | None = None,
+    *,
+    redis: Redis | None = None,
 ) -> AzureOpenAIClient:
-    provider = (
-        static_token_provider(settings.azure_openai_ad_token)
-        if settings.azure_openai_ad_token is not None and settings.azure_openai_key is None
-        else None
+    """The Azure client. With `redis`, what it learns about deployments (reasoning or not) is
+    shared by every replica; without, it is learned once per process. With
+    AZURE_OPENAI_AUTH=entra, each token request uses a DefaultAzureCredential it then closes."""
+    provider: TokenProvider | None = None
+    if settings.azure_openai_auth == "entra":
+        from azure.identity.aio import DefaultAzureCredential
+
+        # azure-identity logs every failed attempt of its chain at WARNING; the bot reports the
+        # failure once, as EntraTokenUnavailable, listing what was tried.
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(
+            logging.WARNING
+        )
+        provider = EntraTokens(DefaultAzureCredential)
+    elif settings.azure_openai_ad_token is not None and settings.azure_openai_key is None:
+        provider = static_token_provider(settings.azure_openai_ad_token)
+    memory = (
+        RedisDeployments(redis, Keys(settings.bot_redis_prefix))
+        if redis is not None
+        else InMemoryDeployments()
     )
     return AzureOpenAIClient(
         transport,
         endpoint=settings.azure_openai_endpoint,
         deployment=settings.azure_openai_deployment,
         api_version=settings.azure_openai_api_version,
-        api_key=settings.azure_openai_key,
-        secondary_key=settings.azure_openai_key_2,
+        api_key=settings.azure_openai_key if provider is None else None,
+        secondary_key=settings.azure_openai_key_2 if provider is None else None,
         token_provider=provider,
         retry=retry or RetryPolicy(max_retries=settings.azure_openai_max_retries),
         observer=observer,
         timeout=httpx.Timeout(settings.azure_openai_timeout, connect=5.0),
+        memory=memory,
     )
 
 
@@ -161,7 +184,7 @@ def build_core(settings: Settings, observer: ClientObserver | None = None) -> Co
     transport = build_transport()
     redis = build_redis(settings)
     store = build_store(settings, redis)
-    azure = build_azure(settings, transport, observer)
+    azure = build_azure(settings, transport, observer, redis=redis)
     return Core(settings, transport, redis, store.keys, store, azure, Conversation(azure))
 
 

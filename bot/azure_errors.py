@@ -11,12 +11,17 @@ often null; and the spec's `inner_error.content_filter_results` is spelled
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
 
 from bot import errors
 from bot.retry import is_retryable_status
+
+_ENABLED_FROM = re.compile(r"enabled only for api versions (\S+) and later", re.IGNORECASE)
+"""A model newer than the api-version: 400 BadRequest "Model {modelName} is enabled only for
+api versions 2024-12-01-preview and later"."""
 
 
 def request_id_of(headers: httpx.Headers) -> str | None:
@@ -73,6 +78,14 @@ def map_error(status: int, body: bytes, headers: httpx.Headers) -> errors.AzureO
         )
     if status == 400 and code == "context_length_exceeded":
         return errors.ContextTooLong(message, **common)
+    if status == 400 and code in ("unsupported_parameter", "unsupported_value"):
+        param = err.get("param")
+        return errors.UnsupportedParameter(
+            message, param=str(param) if param is not None else None, **common
+        )
+    newer = _ENABLED_FROM.search(message)
+    if status == 400 and newer is not None:
+        return errors.ApiVersionTooOld(message, needed=newer.group(1), **common)
     if status == 400 and "api version" in message.lower():
         return errors.ApiVersionUnsupported(message, **common)
     if is_retryable_status(status):

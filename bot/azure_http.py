@@ -129,4 +129,9 @@ class AzureHttp:
         raw = await response.aread()
         await response.aclose()
         asked = server_delay(response.headers, raw.decode("utf-8", "replace"))
-        return _Failure(map_error(status, raw, response.headers), str(status), status, asked)
+        error = map_error(status, raw, response.headers)
+        if self.auth.bearer and isinstance(error, errors.AuthenticationFailed):
+            error = errors.EntraAccessDenied(
+                str(error), status=status, code=error.code, request_id=error.request_id
+            )
+        return _Failure(error, str(status), status, asked)

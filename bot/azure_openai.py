@@ -4,8 +4,14 @@ httpx transport.
 The work is split by what each part knows: `azure_surface` the URL and body rules of the
 configured api-version, `azure_auth` the api-key or Entra token, `azure_http` the POST with its
 retries, `azure_results` how answers (JSON or a stream) become a `ChatResult`, `azure_errors` how
-failures become the exception tree. This module puts them together. The client never logs a key
-and never puts one in an exception.
+failures become the exception tree, `azure_deployments` which deployments take the reasoning
+parameter set. This module puts them together. The client never logs a key and never puts one
+in an exception.
+
+Reasoning deployments need no configuration: a deployment not yet known to be one gets the
+classic set; if Azure refuses `max_tokens`, `temperature` or `top_p` with a 400, the call is sent
+again at once, once, with the reasoning set, and the finding is remembered, so the user never
+sees the refusal and later calls send the right set first.
 """
 
 from __future__ import annotations
@@ -20,6 +26,12 @@ from pydantic import SecretStr
 
 from bot import errors
 from bot.azure_auth import ENTRA_SCOPE, Auth, TokenProvider, static_token_provider
+from bot.azure_deployments import (
+    DeploymentMemory,
+    Deployments,
+    InMemoryDeployments,
+    refuses_classic_params,
+)
 from bot.azure_errors import request_id_of
 from bot.azure_http import DEFAULT_TIMEOUT, AzureHttp, ClientObserver
 from bot.azure_results import read_stream, result_of
@@ -54,12 +66,14 @@ class AzureOpenAIClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observer: ClientObserver | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        memory: DeploymentMemory | None = None,
     ) -> None:
         auth = Auth(api_key=api_key, secondary_key=secondary_key, token_provider=token_provider)
         self._http = AzureHttp(
             transport, auth, retry=retry, sleep=sleep, observer=observer, timeout=timeout
         )
         self.surface = Surface(endpoint, api_version)
+        self.deployments = Deployments(memory or InMemoryDeployments(), self.surface.endpoint)
         self.deployment = deployment
         self.api_version = api_version
 
@@ -99,8 +113,7 @@ class AzureOpenAIClient:
 
     async def _complete_once(self, messages: Sequence[Message], options: ChatOptions) -> ChatResult:
         deployment = options.deployment or self.deployment
-        body = self.surface.body(messages, options)
-        response = await self._http.post(self.surface.url(deployment), body)
+        response = await self._post(messages, options, deployment, stream=False)
         try:
             raw = await response.aread()
         except httpx.TransportError as exc:
@@ -111,7 +124,9 @@ class AzureOpenAIClient:
             data = json.loads(raw)
         except ValueError as exc:
             raise errors.AzureUnavailable("Azure returned a body that is not JSON") from exc
-        return result_of(data, deployment, request_id_of(response.headers))
+        result = result_of(data, deployment, request_id_of(response.headers))
+        await self.deployments.learn(deployment, model=result.model)
+        return result
 
     async def stream(
         self, messages: Sequence[Message], options: ChatOptions
@@ -123,7 +138,41 @@ class AzureOpenAIClient:
         `StreamInterrupted` carrying the partial text.
         """
         deployment = options.deployment or self.deployment
-        body = self.surface.body(messages, options, stream=True)
-        response = await self._http.post(self.surface.url(deployment), body)
+        response = await self._post(messages, options, deployment, stream=True)
         async for item in read_stream(response, deployment):
+            if isinstance(item, ChatResult):
+                await self.deployments.learn(deployment, model=item.model)
             yield item
+
+    async def _post(
+        self, messages: Sequence[Message], options: ChatOptions, deployment: str, *, stream: bool
+    ) -> httpx.Response:
+        """Send with the parameter set the deployment is known to take; on Azure's refusal of
+        a classic parameter, learn that it is a reasoning deployment and send once more."""
+        reasoning = (await self.deployments.facts(deployment)).takes_reasoning_set
+        try:
+            return await self._send(messages, options, deployment, stream, reasoning)
+        except errors.UnsupportedParameter as exc:
+            if reasoning or not refuses_classic_params(exc):
+                raise
+        await self.deployments.learn(deployment, reasoning=True)
+        self._http.observer.retried("reasoning_params")
+        return await self._send(messages, options, deployment, stream, True)
+
+    async def _send(
+        self,
+        messages: Sequence[Message],
+        options: ChatOptions,
+        deployment: str,
+        stream: bool,
+        reasoning: bool,
+    ) -> httpx.Response:
+        url = self.surface.url(deployment)
+        try:
+            body = self.surface.body(
+                messages, options, deployment=deployment, stream=stream, reasoning=reasoning
+            )
+            return await self._http.post(url, body)
+        except errors.ApiVersionTooOld as exc:
+            exc.configured = exc.configured or self.api_version
+            raise

@@ -24,11 +24,14 @@ def usage_of(data: object) -> Usage | None:
     """The `usage` object, or None when Azure sent none (streams without include_usage)."""
     if not isinstance(data, dict):
         return None
+    details = data.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
     try:
         return Usage(
             int(data.get("prompt_tokens") or 0),
             int(data.get("completion_tokens") or 0),
             int(data.get("total_tokens") or 0),
+            int(reasoning or 0),
         )
     except (TypeError, ValueError):
         return None
@@ -49,15 +52,33 @@ def result_of(data: object, deployment: str, request_id: str | None) -> ChatResu
     finish = choice.get("finish_reason")
     if finish == "content_filter" and not content:
         raise completion_filtered(choice.get("content_filter_results"), request_id)
-    return ChatResult(
-        content=content if isinstance(content, str) else "",
-        finish_reason=finish if isinstance(finish, str) else None,
-        usage=usage_of(data.get("usage")),
-        model=str(data.get("model") or ""),
-        request_id=request_id,
-        deployment=deployment,
-        raw=data,
+    return _checked(
+        ChatResult(
+            content=content if isinstance(content, str) else "",
+            finish_reason=finish if isinstance(finish, str) else None,
+            usage=usage_of(data.get("usage")),
+            model=str(data.get("model") or ""),
+            request_id=request_id,
+            deployment=deployment,
+            raw=data,
+        )
     )
+
+
+def _checked(result: ChatResult) -> ChatResult:
+    """Refuse an answer that is empty because its whole budget went to reasoning: Azure ends
+    it with `finish_reason: length` and no text, and an empty Slack message helps nobody."""
+    if result.finish_reason == "length" and not result.content.strip():
+        reasoning = result.usage.reasoning_tokens if result.usage else 0
+        raise errors.ReasoningBudgetExhausted(
+            f"finish_reason length with no text ({reasoning} reasoning tokens)",
+            model=result.model,
+            reasoning_tokens=reasoning,
+            status=200,
+            code="length",
+            request_id=result.request_id,
+        )
+    return result
 
 
 @dataclass
@@ -90,13 +111,15 @@ class _Accumulated:
         content = "".join(self.parts)
         if self.finish == "content_filter" and not content:
             raise completion_filtered(self.filter_results, request_id)
-        return ChatResult(
-            content=content,
-            finish_reason=self.finish,
-            usage=self.usage,
-            model=self.model,
-            request_id=request_id,
-            deployment=deployment,
+        return _checked(
+            ChatResult(
+                content=content,
+                finish_reason=self.finish,
+                usage=self.usage,
+                model=self.model,
+                request_id=request_id,
+                deployment=deployment,
+            )
         )
 
 

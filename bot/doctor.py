@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.azure_openai import AzureOpenAIClient
 from bot.chat_types import ChatOptions
-from bot.errors import REDIS_ERRORS, AzureOpenAIError
+from bot.errors import REDIS_ERRORS, AzureOpenAIError, ReasoningBudgetExhausted
 from bot.manifest import bot_scopes
 from bot.settings import Settings
 
@@ -64,25 +64,39 @@ def check_settings(settings: Settings) -> list[Check]:
 
 
 async def check_azure(settings: Settings, azure: AzureOpenAIClient) -> Check:
-    """A 1-token completion proves endpoint, key, deployment and api-version together."""
+    """A 1-token completion proves auth, endpoint, deployment and api-version together.
+
+    The line names the surface it tested (v1 or the deployment API at its api-version) and,
+    with AZURE_OPENAI_AUTH=entra, that the token came from the identity. A reasoning deployment
+    spends a 1-token budget reasoning and answers with no text: that still proves the call works.
+    """
+    surface = azure.surface.name
+    auth = "Entra ID token" if settings.azure_openai_auth == "entra" else "key"
     try:
         result = await azure.complete(
             [{"role": "user", "content": "Reply with OK."}], ChatOptions(max_tokens=1)
+        )
+    except ReasoningBudgetExhausted as exc:
+        return Check(
+            "azure",
+            True,
+            f"{surface}, {auth}: deployment {settings.azure_openai_deployment!r} answers "
+            f"(reasoning model {exc.model or '?'}; the 1-token test budget went to reasoning)",
         )
     except AzureOpenAIError as exc:
         return Check(
             "azure",
             False,
-            f"deployment {settings.azure_openai_deployment!r}, api-version "
-            f"{settings.azure_openai_api_version}: {type(exc).__name__} (HTTP {exc.status or '-'})",
+            f"{surface}, {auth}, deployment {settings.azure_openai_deployment!r}: "
+            f"{type(exc).__name__} (HTTP {exc.status or '-'})",
             exc.user_message,
         )
     used = f", {result.usage.total_tokens} tokens" if result.usage else ""
     return Check(
         "azure",
         True,
-        f"deployment {result.deployment!r} answers (model {result.model or '?'}, api-version "
-        f"{settings.azure_openai_api_version}{used})",
+        f"{surface}, {auth}: deployment {result.deployment!r} answers "
+        f"(model {result.model or '?'}{used})",
     )
 
 

@@ -7,12 +7,17 @@ BotError                      .user_message: safe to post in Slack (no secrets, 
 ├── ThreadBusy                another turn in this thread held the lock for too long
 └── AzureOpenAIError          the model call failed; .status, .code, .request_id for the logs
     ├── AuthenticationFailed  401/403: wrong key, expired token, missing RBAC role
+    │   ├── EntraAccessDenied 401/403 to an Entra token (AZURE_OPENAI_AUTH=entra)
+    │   └── EntraTokenUnavailable no credential gave a token; .tried lists what was tried
     ├── DeploymentNotFound    404 DeploymentNotFound: the deployment name is wrong
     ├── ResourceNotFound      404 Resource not found: wrong endpoint or api-version path
     ├── ApiVersionUnsupported 400 "API version not supported"
+    │   └── ApiVersionTooOld  the deployment needs a newer api-version; .needed names it
     ├── ContentFiltered       400 content_filter, or finish_reason content_filter; .categories
     ├── ContextTooLong        400 context_length_exceeded
     ├── InvalidRequest        any other 4xx (never retried)
+    │   └── UnsupportedParameter 400 unsupported_parameter/unsupported_value; .param
+    ├── ReasoningBudgetExhausted finish_reason length with no text: the budget went to reasoning
     ├── RateLimited           429, still after the retries
     └── AzureUnavailable      5xx/408/timeouts/connection errors after retries
         └── StreamInterrupted the stream stopped before `[DONE]`; .partial holds what arrived
@@ -88,6 +93,33 @@ class AuthenticationFailed(AzureOpenAIError):
     )
 
 
+class EntraAccessDenied(AuthenticationFailed):
+    """Azure refused the Entra ID token: wrong audience or tenant, or no role on the resource."""
+
+    user_message = (
+        "Azure OpenAI refused the bot's Entra ID token (401/403). An administrator should give "
+        "the bot's identity the role Cognitive Services OpenAI User on the Azure OpenAI resource, "
+        "and check AZURE_OPENAI_ENDPOINT."
+    )
+
+
+class EntraTokenUnavailable(AuthenticationFailed):
+    """No credential of azure-identity's chain gave a token; `tried` says what each one said."""
+
+    def __init__(self, message: str | None = None, *, tried: str = "", **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.tried = tried
+
+    @property
+    def user_message(self) -> str:  # type: ignore[override]
+        tried = f" Tried: {self.tried}." if self.tried else ""
+        return (
+            "The bot could not get an Entra ID token for Azure OpenAI (AZURE_OPENAI_AUTH=entra)."
+            f"{tried} Give it a managed identity with the role Cognitive Services OpenAI User, "
+            "set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET, or run `az login`."
+        )
+
+
 class DeploymentNotFound(AzureOpenAIError):
     user_message = (
         "Azure OpenAI has no deployment with that name. Use the deployment name you chose "
@@ -107,6 +139,30 @@ class ApiVersionUnsupported(AzureOpenAIError):
         "Azure OpenAI does not support the configured api-version. Set AZURE_OPENAI_API_VERSION "
         "to a supported one such as 2024-10-21."
     )
+
+
+class ApiVersionTooOld(ApiVersionUnsupported):
+    """The deployment needs a newer api-version than AZURE_OPENAI_API_VERSION.
+
+    Raised when Azure says "Model X is enabled only for api versions Y and later", and when a
+    reasoning deployment needs `max_completion_tokens`, which api-versions before
+    2024-09-01-preview do not have. `needed` is the oldest version that works.
+    """
+
+    def __init__(
+        self, message: str | None = None, *, needed: str, configured: str = "", **kwargs: object
+    ) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.needed = needed
+        self.configured = configured
+
+    @property
+    def user_message(self) -> str:  # type: ignore[override]
+        now = f" (it is {self.configured})" if self.configured else ""
+        return (
+            f"This deployment needs a newer api-version{now}: an administrator should set "
+            f"AZURE_OPENAI_API_VERSION=v1, or {self.needed} or later."
+        )
 
 
 class ContentFiltered(AzureOpenAIError):
@@ -144,6 +200,40 @@ class InvalidRequest(AzureOpenAIError):
     @property
     def user_message(self) -> str:  # type: ignore[override]
         return f"Azure OpenAI rejected the request: {str(self.args[0])[:300]}"
+
+
+class UnsupportedParameter(InvalidRequest):
+    """400 `unsupported_parameter`/`unsupported_value`: the model refuses one body field.
+
+    Reasoning deployments answer this to `max_tokens`, `temperature` and `top_p`; the client
+    learns from it and never shows it when the retry with the reasoning set works.
+    """
+
+    def __init__(self, message: str | None = None, *, param: str | None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.param = param
+
+
+class ReasoningBudgetExhausted(AzureOpenAIError):
+    """The answer stopped at its token budget (`finish_reason: length`) before any text: a
+    reasoning model spent it all thinking. Nothing is posted or saved for it."""
+
+    user_message = (
+        "The model spent its whole token budget reasoning and wrote no answer. Raise max_tokens "
+        "(e.g. `/gpt set max_tokens 4000`) and ask again."
+    )
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        model: str = "",
+        reasoning_tokens: int = 0,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.model = model
+        self.reasoning_tokens = reasoning_tokens
 
 
 class RateLimited(AzureOpenAIError):

@@ -55,15 +55,17 @@ def defuse_broadcasts(text: str) -> str:
 
 
 def usage_text(usage: Usage | None, deployment: str, notes: list[str] | None = None) -> str:
-    parts = (
-        [
+    """`prompt 58 · completion 268 (reasoning 200) · total 326 tokens · gpt-5-mini`: reasoning
+    tokens, when Azure reports any, are shown as the part of the completion they are."""
+    if usage is None:
+        parts = ["usage not reported"]
+    else:
+        reasoning = f" (reasoning {usage.reasoning_tokens})" if usage.reasoning_tokens else ""
+        parts = [
             f"prompt {usage.prompt_tokens}",
-            f"completion {usage.completion_tokens}",
+            f"completion {usage.completion_tokens}{reasoning}",
             f"total {usage.total_tokens} tokens",
         ]
-        if usage is not None
-        else ["usage not reported"]
-    )
     parts.append(deployment)
     line = " · ".join(parts)
     if notes:

@@ -21,6 +21,7 @@ ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 """How long a reasoning deployment (o-series, gpt-5) thinks before it answers."""
 
 DEFAULT_API_VERSION = "2024-10-21"
+V1_SUFFIX = "/openai/v1"
 """The latest GA api-version of the deployment API (the GA chain is 2023-05-15, 2024-02-01,
 2024-06-01, 2024-10-21)."""
 
@@ -52,6 +53,9 @@ class Settings(BaseSettings):
     azure_openai_ad_token: SecretStr | None = None
     azure_openai_deployment: str = "gpt-35-turbo"
     azure_openai_api_version: str = DEFAULT_API_VERSION
+    """A dated api-version (the deployment API), or `v1` (Azure's v1 API, no api-version)."""
+    azure_openai_auth: Literal["key", "entra"] = "key"
+    """`entra`: tokens from azure-identity's DefaultAzureCredential instead of a key."""
     azure_openai_timeout: float = Field(default=60.0, gt=0)
     azure_openai_max_retries: int = Field(default=3, ge=0, le=10)
 
@@ -117,6 +121,11 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("azure_openai_auth", mode="before")
+    @classmethod
+    def _lower_auth(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("bot_log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -144,10 +153,13 @@ class Settings(BaseSettings):
                 "AZURE_OPENAI_ENDPOINT must use https:// (plain http is only allowed for a local "
                 "test server on 127.0.0.1 or localhost); the key would travel in clear text."
             )
-        if parts.path.rstrip("/").endswith("/openai") or "/openai/" in parts.path + "/":
+        # Azure's v1 samples use `{endpoint}/openai/v1/` as the base URL: accept it as pasted.
+        value = value.removesuffix(V1_SUFFIX)
+        path = urlsplit(value).path
+        if path.rstrip("/").endswith("/openai") or "/openai/" in path + "/":
             raise ValueError(
                 "AZURE_OPENAI_ENDPOINT should be the resource URL only, without '/openai/...' "
-                "(e.g. https://YOUR-RESOURCE.openai.azure.com/)."
+                "(e.g. https://YOUR-RESOURCE.openai.azure.com/; '.../openai/v1' is accepted too)."
             )
         return value
 
@@ -157,6 +169,11 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+    @field_validator("azure_openai_api_version")
+    @classmethod
+    def _v1_lower(cls, value: str) -> str:
+        return "v1" if value.lower() == "v1" else value
 
     @field_validator("slack_api_url")
     @classmethod
@@ -174,11 +191,26 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _need_some_azure_auth(self) -> Settings:
+        if self.azure_openai_auth == "entra":
+            return self  # the credential is found (or not) when the first token is needed
         if self.azure_openai_key is None and self.azure_openai_ad_token is None:
             raise ValueError(
-                "AZURE_OPENAI_KEY is not set. Use KEY1 or KEY2 of your resource. " + _PORTAL_HINT
+                "AZURE_OPENAI_KEY is not set. Use KEY1 or KEY2 of your resource. "
+                + _PORTAL_HINT
+                + " Or set AZURE_OPENAI_AUTH=entra to use a managed identity instead of a key."
             )
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _v1_endpoint_means_v1(cls, data: object) -> object:
+        # An endpoint pasted as `.../openai/v1` says which API its owner follows; an explicit
+        # AZURE_OPENAI_API_VERSION still wins.
+        if isinstance(data, dict):
+            endpoint = str(data.get("azure_openai_endpoint") or "").strip().rstrip("/")
+            if endpoint.endswith(V1_SUFFIX) and not data.get("azure_openai_api_version"):
+                return {**data, "azure_openai_api_version": "v1"}
+        return data
 
     def require_slack(self, *, socket_mode: bool) -> None:
         """Fail with the fix when a Slack mode lacks its tokens."""

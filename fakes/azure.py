@@ -1,8 +1,17 @@
-"""A fake Azure OpenAI chat completions server that follows shared/reference/azure-openai.md (§8).
+"""A fake Azure OpenAI chat completions server that answers as the real service does.
 
-It routes only `POST /openai/deployments/{dep}/chat/completions`, checks the api-version, the auth
-header and the body per version, answers with Azure's exact shapes (alphabetical keys, annotation
-chunk, usage chunk, error bodies), and records every request. Tests queue faults with `push()`.
+It routes `POST /openai/deployments/{dep}/chat/completions?api-version=...` and the v1 route
+`POST /openai/v1/chat/completions` (no api-version, or `preview`/`latest`; the deployment in the
+body's `model`), checks the api-version, the auth header and the body per version, answers with
+Azure's exact shapes (alphabetical keys, annotation chunk, usage chunk, error bodies), and records
+every request. Tests queue faults with `push()`.
+
+Deployments of a reasoning model (o-series, gpt-5 family) behave as Azure's do: 400
+`unsupported_parameter` to `max_tokens`, 400 `unsupported_value` to a non-default `temperature`
+or `top_p`, `max_completion_tokens` and `reasoning_effort` accepted, `reasoning_tokens` reported
+in `usage.completion_tokens_details`, and `finish_reason: length` with empty content when the
+budget is spent reasoning. A model can be made newer than an api-version (`min_versions`): Azure
+then answers 400 "Model X is enabled only for api versions Y and later".
 """
 
 from __future__ import annotations
@@ -79,8 +88,49 @@ def _filter_results(**override: Any) -> dict[str, Any]:
     return out
 
 
+V1 = "v1"
+V1_QUERY_VERSIONS = {None, "preview", "latest"}
+REASONING_EFFORTS = {"minimal", "low", "medium", "high"}
+
+
+def _dated_from(version: str, first: str) -> bool:
+    return version == V1 or version[:10] >= first
+
+
 def supports_usage_chunk(version: str) -> bool:
-    return version[:10] >= "2024-09-01"
+    return _dated_from(version, "2024-09-01")
+
+
+def is_reasoning_model(model: str) -> bool:
+    """o1, o3, o3-mini, o4-mini, gpt-5, gpt-5-mini, gpt-5-nano (not gpt-5-chat)."""
+    name = model.lower()
+    return (name[:1] == "o" and name[1:2].isdigit()) or (
+        name.startswith("gpt-5") and "-chat" not in name
+    )
+
+
+def invalid_request(message: str, param: str | None = None, code: str | None = None) -> Any:
+    return {
+        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    }
+
+
+def unsupported_max_tokens() -> Any:
+    return invalid_request(
+        "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+        "'max_completion_tokens' instead.",
+        "max_tokens",
+        "unsupported_parameter",
+    )
+
+
+def unsupported_value(name: str, value: Any) -> Any:
+    return invalid_request(
+        f"Unsupported value: '{name}' does not support {value} with this model. Only the default "
+        "(1) value is supported.",
+        name,
+        "unsupported_value",
+    )
 
 
 @dataclass
@@ -150,7 +200,13 @@ class FakeAzure:
         self.deployments = deployments or {
             "gpt-35-turbo": "gpt-35-turbo-0613",
             "gpt-4o": "gpt-4o-2024-11-20",
+            "gpt-5-mini": "gpt-5-mini-2025-08-07",
+            "o4-mini": "o4-mini-2025-04-16",
         }
+        self.reasoning_tokens = 200
+        """Tokens a reasoning deployment spends thinking before it writes."""
+        self.min_versions: dict[str, str] = {}
+        """Deployment → the oldest dated api-version its model is enabled for."""
         self.first_token_delay = first_token_delay
         self.token_delay = token_delay
         self.context_window = context_window
@@ -177,10 +233,13 @@ class FakeAzure:
             self._faults.extend(faults)
 
     def clear(self) -> None:
+        """Forget faults and requests, and undo per-test scenario settings."""
         with self._lock:
             self._faults.clear()
             self.requests.clear()
             self.text_only.clear()
+            self.reasoning_tokens = 200
+            self.min_versions = {}
 
     @property
     def completions(self) -> list[Recorded]:
@@ -201,30 +260,13 @@ class FakeAzure:
         )
         self.requests.append(record)
         request[RECORD] = record
-        parts = request.path.split("/")
-        # ['', 'openai', 'deployments', dep, 'chat', 'completions'] exactly; '//openai' → 404
-        if (
-            request.method != "POST"
-            or len(parts) != 6
-            or parts[1] != "openai"
-            or parts[2] != "deployments"
-            or parts[4:] != ["chat", "completions"]
-        ):
-            return self._json(404, NOT_FOUND)
-        version = request.query.get("api-version")
-        if version is None or version == "2022-12-01":
-            return self._json(404, NOT_FOUND)
-        if version not in KNOWN_VERSIONS:
-            return self._json(
-                400, {"error": {"code": "BadRequest", "message": "API version not supported"}}
-            )
-        auth = self._check_auth(request)
-        if auth is not None:
-            return auth
-        deployment = parts[3]
-        if deployment not in self.deployments:
-            return self._json(404, DEPLOYMENT_NOT_FOUND)
-        invalid = self._validate(body, version) or self._refuse_images(body, deployment)
+        routed = self._route(request, body)
+        if isinstance(routed, web.Response):
+            return routed
+        version, deployment = routed
+        invalid = self._validate(
+            body, version, self.deployments[deployment], deployment
+        ) or self._refuse_images(body, deployment)
         if invalid is not None:
             return invalid
         fault = self._next_fault()
@@ -233,6 +275,49 @@ class FakeAzure:
             if response is not None:
                 return response
         return await self._success(request, body, version, self.deployments[deployment], fault)
+
+    def _route(self, request: web.Request, body: Any) -> web.Response | tuple[str, str]:
+        """(api-version, deployment) of a chat completions call, or the error Azure answers."""
+        parts = request.path.split("/")
+        # ['', 'openai', 'deployments', dep, 'chat', 'completions'] exactly; '//openai' → 404
+        deployment_api = (
+            len(parts) == 6
+            and parts[1:3] == ["openai", "deployments"]
+            and parts[4:] == ["chat", "completions"]
+        )
+        v1_api = parts == ["", "openai", "v1", "chat", "completions"]
+        if request.method != "POST" or not (deployment_api or v1_api):
+            return self._json(404, NOT_FOUND)
+        version = request.query.get("api-version")
+        if deployment_api and (version is None or version == "2022-12-01"):
+            return self._json(404, NOT_FOUND)
+        if (v1_api and version not in V1_QUERY_VERSIONS) or (
+            deployment_api and version not in KNOWN_VERSIONS
+        ):
+            return self._json(
+                400, {"error": {"code": "BadRequest", "message": "API version not supported"}}
+            )
+        auth = self._check_auth(request)
+        if auth is not None:
+            return auth
+        if v1_api:
+            model = body.get("model") if isinstance(body, dict) else None
+            if not isinstance(model, str) or not model:
+                return self._json(400, invalid_request("you must provide a model parameter"))
+            deployment = model
+        else:
+            deployment = parts[3]
+        if deployment not in self.deployments:
+            return self._json(404, DEPLOYMENT_NOT_FOUND)
+        dated = "" if v1_api else str(version)
+        oldest = self.min_versions.get(deployment)
+        if oldest is not None and dated and dated < oldest:
+            message = (
+                f"Model {self.deployments[deployment]} is enabled only for api versions "
+                f"{oldest} and later"
+            )
+            return self._json(400, {"error": {"code": "BadRequest", "message": message}})
+        return (V1 if v1_api else dated), deployment
 
     def _check_auth(self, request: web.Request) -> web.Response | None:
         authz = request.headers.get("Authorization", "")
@@ -244,57 +329,90 @@ class FakeAzure:
             return None
         return self._json(401, BAD_KEY)
 
-    def _validate(self, body: Any, version: str) -> web.Response | None:
-        def bad(message: str, param: str | None = None, code: str | None = None) -> web.Response:
-            return self._json(
-                400,
-                {
-                    "error": {
-                        "message": message,
-                        "type": "invalid_request_error",
-                        "param": param,
-                        "code": code,
-                    }
-                },
-            )
-
+    def _validate(
+        self, body: Any, version: str, model: str, deployment: str
+    ) -> web.Response | None:
         if not isinstance(body, dict):
-            return bad("The request body must be JSON.")
+            return self._json(400, invalid_request("The request body must be JSON."))
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            return bad("'messages' is a required property", "messages")
+            return self._json(400, invalid_request("'messages' is a required property", "messages"))
+        refusal = self._version_refusal(body, version) or self._parameter_refusal(body, model)
+        if refusal is not None:
+            return self._json(400, refusal)
+        if "model" in body and version != V1:
+            # Harmless to Azure, but a client that sends it confuses model and deployment.
+            return self._json(400, invalid_request("the client must not send 'model'", "model"))
+        prompt = sum(count_tokens(text_of(m.get("content"))) + 4 for m in messages)
+        budget = int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
+        if prompt + budget > self.context_window:
+            return self._json(
+                400,
+                invalid_request(
+                    f"This model's maximum context length is {self.context_window} tokens. "
+                    f"However, you requested {prompt + budget} tokens ({prompt} in the messages, "
+                    f"{budget} in the completion). Please reduce the length of the messages or "
+                    "completion.",
+                    "messages",
+                    "context_length_exceeded",
+                ),
+            )
+        return None
+
+    def _version_refusal(self, body: dict[str, Any], version: str) -> Any:
+        """The 400 body for fields this api-version does not know, or None."""
         if version == "2023-05-15":
             for name in body:
                 if name not in OLD_FIELDS:
-                    return bad(f"Unrecognized request argument supplied: {name}")
-            for m in messages:
+                    return invalid_request(f"Unrecognized request argument supplied: {name}")
+            for m in body["messages"]:
                 if not isinstance(m.get("content"), str):
-                    return bad("Unrecognized request argument supplied: content parts")
-        if "stream_options" in body:
-            if not supports_usage_chunk(version):
-                return bad("Unrecognized request argument supplied: stream_options")
-            if not body.get("stream"):
-                return bad(
-                    "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                    "stream_options",
-                )
+                    return invalid_request("Unrecognized request argument supplied: content parts")
+        newer = {
+            "stream_options": "2024-09-01",
+            "max_completion_tokens": "2024-09-01",
+            "reasoning_effort": "2024-12-01",
+        }
+        for name, first in newer.items():
+            if name in body and not _dated_from(version, first):
+                return invalid_request(f"Unrecognized request argument supplied: {name}")
+        if "stream_options" in body and not body.get("stream"):
+            return invalid_request(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                "stream_options",
+            )
+        return None
+
+    def _parameter_refusal(self, body: dict[str, Any], model: str) -> Any:
+        """The 400 body for values out of range or refused by this model, or None."""
         t = body.get("temperature")
         if t is not None and not 0 <= t <= 2:
-            return bad(f"{t} is greater than the maximum of 2 - 'temperature'", "temperature")
+            return invalid_request(
+                f"{t} is greater than the maximum of 2 - 'temperature'", "temperature"
+            )
         p = body.get("top_p")
         if p is not None and not 0 <= p <= 1:
-            return bad(f"{p} is greater than the maximum of 1 - 'top_p'", "top_p")
-        if "model" in body:
-            return bad("the client must not send 'model'", "model")
-        prompt = sum(count_tokens(text_of(m.get("content"))) + 4 for m in messages)
-        if prompt + int(body.get("max_tokens") or 0) > self.context_window:
-            return bad(
-                f"This model's maximum context length is {self.context_window} tokens. However, you "
-                f"requested {prompt + int(body.get('max_tokens') or 0)} tokens ({prompt} in the "
-                f"messages, {body.get('max_tokens') or 0} in the completion). Please reduce the "
-                "length of the messages or completion.",
-                "messages",
-                "context_length_exceeded",
+            return invalid_request(f"{p} is greater than the maximum of 1 - 'top_p'", "top_p")
+        effort = body.get("reasoning_effort")
+        if not is_reasoning_model(model):
+            if effort is not None:
+                return invalid_request(
+                    "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+                    "reasoning_effort",
+                    "unsupported_parameter",
+                )
+            return None
+        if "max_tokens" in body:
+            return unsupported_max_tokens()
+        for name in ("temperature", "top_p"):
+            if body.get(name) not in (None, 1):
+                return unsupported_value(name, body[name])
+        if effort is not None and effort not in REASONING_EFFORTS:
+            return invalid_request(
+                f"Invalid value: '{effort}'. Supported values are: 'minimal', 'low', 'medium', "
+                "and 'high'.",
+                "reasoning_effort",
+                "invalid_value",
             )
         return None
 
@@ -302,9 +420,8 @@ class FakeAzure:
         if deployment not in self.text_only:
             return None
         for i, m in enumerate(body["messages"]):
-            for j, part in enumerate(
-                m.get("content") if isinstance(m.get("content"), list) else []
-            ):
+            content = m.get("content")
+            for j, part in enumerate(content if isinstance(content, list) else []):
                 if isinstance(part, dict) and part.get("type") == "image_url":
                     error = {
                         "message": NO_IMAGES,
@@ -399,17 +516,33 @@ class FakeAzure:
             return web.Response(status=200, text="<html>gateway</html>", content_type="text/html")
         return None  # completion_filter and cut_stream shape a 200
 
-    def _usage(self, version: str, prompt: int, completion: int) -> dict[str, Any]:
+    def _budgeted(self, answer: str, body: dict[str, Any], model: str) -> tuple[str, str, int]:
+        """(text, finish_reason, reasoning tokens) of an answer within the body's budget: a
+        reasoning model thinks first, and what is left of the budget is the visible answer."""
+        reasoning = self.reasoning_tokens if is_reasoning_model(model) else 0
+        budget = body.get("max_completion_tokens", body.get("max_tokens"))
+        if budget is None:
+            return answer, "stop", reasoning
+        if reasoning >= budget:
+            return "", "length", budget
+        room = budget - reasoning
+        if count_tokens(answer) > room:
+            return answer[: room * 4], "length", reasoning
+        return answer, "stop", reasoning
+
+    def _usage(
+        self, version: str, prompt: int, completion: int, reasoning: int = 0
+    ) -> dict[str, Any]:
         usage: dict[str, Any] = {
             "completion_tokens": completion,
             "prompt_tokens": prompt,
             "total_tokens": prompt + completion,
         }
-        if version >= "2024-10-21":
+        if _dated_from(version, "2024-10-21"):
             usage["completion_tokens_details"] = {
                 "accepted_prediction_tokens": 0,
                 "audio_tokens": 0,
-                "reasoning_tokens": 0,
+                "reasoning_tokens": reasoning,
                 "rejected_prediction_tokens": 0,
             }
             usage["prompt_tokens_details"] = {"audio_tokens": 0, "cached_tokens": 0}
@@ -434,17 +567,11 @@ class FakeAzure:
         fault: Fault | None,
     ) -> web.StreamResponse:
         messages = body["messages"]
-        answer = self.answer(messages)
         prompt = sum(count_tokens(text_of(m.get("content"))) + 4 for m in messages)
-        max_tokens = body.get("max_tokens")
-        words = answer.split(" ")
-        finish = "stop"
-        if max_tokens is not None and count_tokens(answer) > max_tokens:
-            answer = answer[: max_tokens * 4]
-            words = answer.split(" ")
-            finish = "length"
+        answer, finish, reasoning = self._budgeted(self.answer(messages), body, model)
+        words = answer.split(" ") if answer else []
         filtered = fault is not None and fault.kind == "completion_filter"
-        completion = count_tokens(answer)
+        completion = (count_tokens(answer) if answer else 0) + reasoning
         annotate = version != "2023-05-15"
         created = int(time.time())
         cid = "chatcmpl-" + uuid.uuid4().hex[:24]
@@ -457,8 +584,7 @@ class FakeAzure:
                 words,
                 finish,
                 filtered,
-                prompt,
-                completion,
+                self._usage(version, prompt, completion, reasoning),
                 fault,
                 created,
                 cid,
@@ -485,7 +611,7 @@ class FakeAzure:
             "model": model,
             "object": "chat.completion",
             "system_fingerprint": "fp_fake",
-            "usage": self._usage(version, prompt, completion if not filtered else 0),
+            "usage": self._usage(version, prompt, completion if not filtered else 0, reasoning),
         }
         if annotate:
             data["prompt_filter_results"] = [
@@ -509,8 +635,7 @@ class FakeAzure:
         words: list[str],
         finish: str,
         filtered: bool,
-        prompt: int,
-        completion: int,
+        usage: dict[str, Any],
         fault: Fault | None,
         created: int,
         cid: str,
@@ -597,7 +722,7 @@ class FakeAzure:
                     "model": model,
                     "object": "chat.completion.chunk",
                     "system_fingerprint": "fp_fake",
-                    "usage": self._usage(version, prompt, completion),
+                    "usage": usage,
                 }
             )
         await send("[DONE]")

@@ -331,11 +331,7 @@ async def test_client_quotes_deployment_and_strips_trailing_slash() -> None:
     "body",
     [
         {"choices": [{"message": {"role": "assistant"}, "finish_reason": "stop"}]},
-        {
-            "choices": [
-                {"message": {"role": "assistant", "content": None}, "finish_reason": "length"}
-            ]
-        },
+        {"choices": [{"message": {"role": "assistant", "content": None}, "finish_reason": "stop"}]},
         {"choices": [{"message": None}]},
     ],
 )

@@ -5,10 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from fakes.azure import FakeAzure, Fault
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def this_checkout(env: dict[str, str]) -> dict[str, str]:
+    """`env` with this checkout first on the import path, so the subprocess runs this code even
+    where the installed package points at another working tree."""
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
 
 
 def run_ask(
@@ -25,7 +34,7 @@ def run_ask(
         [sys.executable, "-m", "bot", "ask", *args],
         capture_output=True,
         text=True,
-        env=base,
+        env=this_checkout(base),
         timeout=60,
         cwd=cwd,
     )

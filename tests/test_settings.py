@@ -62,9 +62,9 @@ def test_settings_plain_http_is_allowed_on_loopback(url: str) -> None:
 
 
 def test_settings_endpoint_with_openai_path_is_refused() -> None:
-    """Pasting '.../openai/v1' as the endpoint would 404; say so up front."""
+    """Pasting '.../openai/deployments/...' as the endpoint would 404; say so up front."""
     with pytest.raises(ConfigError, match="without '/openai"):
-        make(azure_openai_endpoint="https://res.openai.azure.com/openai/v1")
+        make(azure_openai_endpoint="https://res.openai.azure.com/openai/deployments/gpt-4o")
 
 
 def test_settings_admin_ids_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,16 +18,19 @@ cluster without cross-slot commands.
 | ``{p}v1:cfg:<team>:ch:<channel>``   | hash   | one channel's overrides, setting → JSON value | none                 |
 | ``{p}v1:usage:<team>:<YYYYMMDD>``   | hash   | the day's token counters (see `bot.usage`)    | 90 days              |
 | ``{p}v1:person:<team>:<user>``      | string | a person's display name (`users.info`)        | about a day          |
+| ``{p}v1:deploy:<endpoint>:<name>``  | hash   | what a deployment takes: reasoning, model     | 7 days, per finding  |
 
 ``<thread>`` is an opaque id chosen by the caller: ``team:channel:thread_ts`` for Slack,
 ``cli:NAME`` for ``python -m bot ask --thread NAME``. A message's id is its Slack ts (fixed width,
 so text order is time order), and an answer's is its question's ts + ``~a``; each JSON value is a
-`bot.chat_types.StoredMessage`.
+`bot.chat_types.StoredMessage`. ``<endpoint>`` is the first 16 hex digits of the SHA-256 of the
+Azure endpoint URL (one key shape whatever the URL holds).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 SCHEMA_VERSION = "v1"
 
@@ -70,3 +73,7 @@ class Keys:
 
     def person(self, team: str, user: str) -> str:
         return f"{self.base}person:{team}:{user}"
+
+    def deployment(self, endpoint: str, name: str) -> str:
+        digest = hashlib.sha256(endpoint.encode()).hexdigest()[:16]
+        return f"{self.base}deploy:{digest}:{name}"
