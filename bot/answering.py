@@ -11,6 +11,7 @@ and saves nothing, so asking again works.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from dataclasses import replace
 
 from bot.admission import Admission, Begun
 from bot.conversation import TurnSettings
-from bot.errors import BotError, StreamInterrupted
+from bot.errors import BotError, StreamInterrupted, TurnTakenOver
 from bot.formatting import NOTICE_EVENT, SlackMessage, notice, render_answer
 from bot.incoming import Incoming
 from bot.live_message import LiveMessage
@@ -61,6 +62,7 @@ class Answerer:
         self.now = now
         self.stream_capable = stream_capable
         self.stream_interval = stream_interval
+        self._background: set[asyncio.Task[None]] = set()
 
     async def respond(
         self, msg: Incoming, begun: Begun, thread: SlackThread, log: TurnLog
@@ -69,8 +71,10 @@ class Answerer:
         declined = await self._decline(msg, begun, thread)
         if declined is not None:
             return declined
-        if not await thread.show_thinking():
-            return Outcome.SLACK_ERROR
+        if thread.placeholder is None:
+            if not await thread.show_thinking():
+                return Outcome.SLACK_ERROR
+            self._remember_placeholder(begun, thread.placeholder)
         log.step("placeholder")
         settings = begun.effective.turn_settings()
         settings = replace(
@@ -80,11 +84,13 @@ class Answerer:
         live = thread.live(self.stream_interval) if streaming else None
         try:
             answer = await self._converse(msg, begun, settings, thread, live)
+        except TurnTakenOver:
+            return Outcome.TAKEN_OVER  # the replica that took it over answers; nothing to say
         except BotError as exc:
             log.step("model")
             log.fields["error"] = type(exc).__name__
             await thread.deliver(_failure(exc, settings))
-            await self.admission.finish_unanswered(msg)
+            await self.admission.finish_unanswered(msg, begun.lease)
             return Outcome.for_error(exc)
         log.step("model")
         if live is not None:
@@ -106,7 +112,7 @@ class Answerer:
             return Outcome.FOLLOWUPS_OFF
         if not msg.text and not msg.files:
             await thread.say(notice(EMPTY_MENTION))
-            await self.admission.finish_unanswered(msg)
+            await self.admission.finish_unanswered(msg, begun.lease)
             return Outcome.EMPTY
         quota = effective.quota
         if quota and begun.used_today >= quota:
@@ -118,7 +124,7 @@ class Answerer:
                     "(midnight UTC)."
                 )
             )
-            await self.admission.finish_unanswered(msg)
+            await self.admission.finish_unanswered(msg, begun.lease)
             return Outcome.QUOTA_EXCEEDED
         return None
 
@@ -134,7 +140,7 @@ class Answerer:
         one round trip when it succeeds."""
         try:
             async with self.store.turn(
-                msg.thread_id, settings.history_turns * 2, msg.ts, begun.lock
+                msg.thread_id, settings.history_turns * 2, msg.ts, begun.lock, begun.lease
             ) as turn:
                 answer = await self.threads.answer(
                     thread.client,
@@ -150,6 +156,15 @@ class Answerer:
             if live is not None:
                 # A progress update in flight must land before the final message does.
                 await live.settle()
+
+    def _remember_placeholder(self, begun: Begun, ts: str | None) -> None:
+        """Keep the placeholder's ts with the turn (in the background: it is for a takeover
+        only), so a replica taking the turn over answers in it instead of a second message."""
+        if ts is None:
+            return
+        task = asyncio.ensure_future(self.admission.journal.remember_placeholder(begun.lease, ts))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _render(self, answer: ThreadReply, log: TurnLog) -> list[SlackMessage]:
         reply = answer.reply

@@ -6,6 +6,7 @@ which is what lets the tests swap in fake servers without patching.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -48,8 +49,9 @@ from bot.slack_app import Events, build_bolt_app
 from bot.slack_files import FileFetcher
 from bot.slack_identity import BotIdentity
 from bot.slack_people import People
-from bot.store import Claims, Keys, ThreadStore
+from bot.store import Keys, ThreadStore
 from bot.store.deployments import RedisDeployments
+from bot.store.journal import TurnJournal
 from bot.thread_reader import ThreadReader
 from bot.thread_turn import ThreadAnswerer, supports_images
 from bot.turns import TurnRunner
@@ -154,7 +156,10 @@ def build_store(settings: Settings, redis: Redis) -> ThreadStore:
         # Channels may keep up to 100 turns (`/gpt set history`); each turn reads only its own.
         max_messages=2 * max(100, settings.bot_history_turns),
         ttl_seconds=settings.history_ttl_seconds,
-        lock_timeout=settings.bot_lock_timeout,
+        # The lock is a lease the live turn keeps renewing (TurnRunner.keep), so a dead
+        # replica's lock lapses within seconds; waiting for a busy thread is bounded apart.
+        lock_timeout=settings.bot_lease_seconds,
+        lock_wait=settings.bot_lock_timeout,
     )
 
 
@@ -201,6 +206,8 @@ class SlackBot:
     identity: BotIdentity
     files_http: httpx.AsyncClient
     progress_client: AsyncWebClient | None = None
+    _keeper: asyncio.Task[None] | None = None
+    _stop_keeping: asyncio.Event | None = None
 
     async def start(self) -> None:
         """Give the Slack clients one shared aiohttp session (needs the running loop), and learn
@@ -217,15 +224,27 @@ class SlackBot:
                 client.session = session
         if self.identity.user_id is None:
             await self.identity.learn()
+        self._stop_keeping = asyncio.Event()
+        self._keeper = asyncio.ensure_future(
+            self.runner.keep(
+                lambda team: self.client,
+                interval=self.core.settings.bot_lease_seconds / 3,
+                stop=self._stop_keeping,
+            )
+        )
 
     async def shutdown(self) -> None:
         """Let in-flight turns finish (bounded by BOT_DRAIN_SECONDS), then close the clients."""
         drain = self.core.settings.bot_drain_seconds
         if self.runner.in_flight:
             log.info("draining %d in-flight turns (up to %.0fs)", len(self.runner.in_flight), drain)
+        self.runner.draining = True  # no more takeovers; leases still renewed while draining
         left = await self.runner.drain(drain)
         if left:
             log.warning("%d turns still running after %.0fs; stopping anyway", left, drain)
+        if self._keeper is not None and self._stop_keeping is not None:
+            self._stop_keeping.set()
+            await self._keeper
         session = self.client.session
         if session is not None:
             await session.close()
@@ -262,10 +281,9 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
     admission = Admission(
         redis=core.redis,
         store=core.store,
-        claims=Claims(core.keys),
+        journal=TurnJournal(core.redis, core.keys, lease_seconds=settings.bot_lease_seconds),
         config=config,
         ledger=ledger,
-        pending_ttl=int(settings.bot_lock_timeout) + 5,
     )
     files_http = httpx.AsyncClient(transport=build_transport(), timeout=httpx.Timeout(30.0))
     threads = ThreadAnswerer(

@@ -5,6 +5,7 @@ BotError                      .user_message: safe to post in Slack (no secrets, 
 ├── ConfigError               a setting is missing or invalid (operator error, fix in the env)
 ├── StoreUnavailable          Redis cannot be reached; nothing was answered, nothing was lost
 ├── ThreadBusy                another turn in this thread held the lock for too long
+├── TurnTakenOver             this replica paused past its lease; another one answers the turn
 └── AzureOpenAIError          the model call failed; .status, .code, .request_id for the logs
     ├── AuthenticationFailed  401/403: wrong key, expired token, missing RBAC role
     │   ├── EntraAccessDenied 401/403 to an Entra token (AZURE_OPENAI_AUTH=entra)
@@ -65,6 +66,13 @@ class ThreadBusy(BotError):
     user_message = (
         "I'm still working on earlier messages in this thread. Please ask again in a moment."
     )
+
+
+class TurnTakenOver(BotError):
+    """The turn's claims were taken over by another replica while this one was paused past its
+    lease: this one must write and post nothing (the other one answers)."""
+
+    user_message = "Another replica is answering this message."
 
 
 class AzureOpenAIError(BotError):

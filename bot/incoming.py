@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from bot.chat_types import FileRef
 
@@ -38,15 +41,15 @@ class Incoming:
         """A top-level message (or DM): its answer starts a new thread under it."""
         return self.thread_ts == self.ts
 
-    def claim_names(self) -> list[str]:
-        """The dedup claims of this message. Slack gives one message several event ids (the
-        `app_mention` and the `message` event, an edit re-firing `app_mention`), so the claim
-        that makes one answer per message is on ``team:channel:ts``; the one on the event id
-        catches redeliveries of one event (`X-Slack-Retry-Num`)."""
-        claims = [f"msg:{self.team}:{self.channel}:{self.ts}"]
-        if self.event_id:
-            claims.append(f"ev:{self.team}:{self.event_id}")
-        return claims
+    def to_json(self) -> str:
+        """The message as the turn journal keeps it (see `bot.store.journal`)."""
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Incoming:
+        data: dict[str, Any] = json.loads(text)
+        data["files"] = tuple(data.get("files") or ())
+        return cls(**data)
 
 
 def strip_mention(text: str, bot_user_id: str | None) -> str:

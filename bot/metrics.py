@@ -47,6 +47,11 @@ class Metrics:
             ["action"],
             registry=self.registry,
         )
+        self.takeovers = Counter(
+            "slackgpt_takeovers",
+            "Turns taken over from a replica that stopped renewing its leases",
+            registry=self.registry,
+        )
         self.slack_retries = Counter(
             "slackgpt_slack_redeliveries",
             "Requests carrying X-Slack-Retry-Num",

@@ -21,6 +21,8 @@ class Outcome(enum.StrEnum):
     SLACK_ERROR = "slack_error"
     STORE_UNAVAILABLE = "store_unavailable"
     INTERNAL_ERROR = "internal_error"
+    TAKEN_OVER = "taken_over"
+    """This replica paused past its lease; another one answered the turn."""
     # The answer failed with an error of `bot.errors`: the label is its class name.
     CONFIG_ERROR = "ConfigError"
     THREAD_BUSY = "ThreadBusy"
@@ -43,6 +45,8 @@ class Outcome(enum.StrEnum):
         for klass in type(exc).__mro__:
             if klass.__name__ == "StoreUnavailable":
                 return cls.STORE_UNAVAILABLE
+            if klass.__name__ == "TurnTakenOver":
+                return cls.TAKEN_OVER
             try:
                 return cls(klass.__name__)
             except ValueError:

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     bot_reasoning_effort: ReasoningEffort | None = None
     """Default `reasoning_effort` for reasoning deployments; unset: Azure's default (not sent)."""
     bot_lock_timeout: float = Field(default=120, gt=0)
+    """How long a turn waits for its thread while earlier turns there are answered."""
+    bot_lease_seconds: float = Field(default=15, ge=1, le=300)
+    """How long a replica's hold on its turns (dedup claims, thread locks) lasts without being
+    renewed: after it dies, Slack's retries are answered and its turns taken over within this."""
     bot_drain_seconds: float = Field(default=25, ge=0)
     bot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     bot_log_content: bool = False

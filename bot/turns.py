@@ -1,4 +1,5 @@
-"""Runs Slack turns: admission before the ack, the turn as a task after it, one log line each.
+"""Runs Slack turns: admission before the ack, the turn as a task after it, one log line each;
+and keeps this replica's turns alive in Redis while taking over those of replicas that died.
 
 `slack_app` decides *whether* a message is for the bot; `Admission` decides which delivery answers
 it, once; `Answerer` answers; `SlackThread` is what the thread shows. This module ties them
@@ -6,12 +7,18 @@ together and keeps the promises that hold whatever happens inside: the turn is t
 ends (so a shutdown can wait for it), it leaves no place in the thread's queue and no lock behind,
 an unexpected bug still ends with a message in the thread rather than silence or a stuck
 placeholder, and every turn logs one `key=value` line and counts its outcome.
+
+`keep` runs for the life of the process: every `lease / 3` seconds it renews the leases of this
+replica's turns (one round trip) and takes over turns whose owner stopped renewing its own
+(`bot.store.journal`), running each as if just admitted, in the dead owner's placeholder.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -45,6 +52,8 @@ class TurnRunner:
         self.progress_client = progress_client
         self.log_content = log_content
         self.in_flight: set[asyncio.Task[Any]] = set()
+        self.draining = False
+        """Shutting down: this replica takes over no more turns."""
 
     async def admit(self, msg: Incoming) -> Admitted | None:
         """Before Slack's request is acked; None when the message is not for the bot."""
@@ -52,7 +61,10 @@ class TurnRunner:
 
     def start(self, admitted: Admitted, client: AsyncWebClient) -> asyncio.Task[Outcome]:
         """Run the turn as a task, after Slack's request is acked; remembered until it ends so
-        a shutdown can wait for it (`drain`)."""
+        a shutdown can wait for it (`drain`), its lease renewed meanwhile when it owns it."""
+        begun = admitted.begun
+        if begun is not None and begun.duplicate is None:
+            self.admission.journal.hold(begun.lease)
         task = asyncio.ensure_future(self.run(admitted, client))
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
@@ -73,11 +85,12 @@ class TurnRunner:
         thread = SlackThread(
             client, msg.channel, msg.thread_ts, progress_client=self.progress_client
         )
+        thread.placeholder = admitted.placeholder
         begun = admitted.begun
         outcome = Outcome.INTERNAL_ERROR
         try:
             if begun is None:
-                begun = await self.admission.begin(msg)
+                begun = await self._admit_again(admitted)
                 turn_log.step("begin")
             outcome = await self.answerer.respond(msg, begun, thread, turn_log)
         except StoreUnavailable:
@@ -90,6 +103,40 @@ class TurnRunner:
         finally:
             await self._end(admitted, begun, outcome, turn_log)
         return outcome
+
+    async def _admit_again(self, admitted: Admitted) -> Begun:
+        """The admission could not reach Redis before the ack: try once more from the turn."""
+        again = await self.admission.admit(admitted.msg)
+        if again is None or again.begun is None:
+            raise StoreUnavailable("redis: still unreachable")
+        admitted.joined_queue = again.joined_queue
+        if again.begun.duplicate is None:
+            self.admission.journal.hold(again.begun.lease)
+        return again.begun
+
+    async def keep(
+        self,
+        client_for: Callable[[str], AsyncWebClient],
+        *,
+        interval: float,
+        stop: asyncio.Event,
+    ) -> None:
+        """Renew this replica's leases and take over dead replicas' turns, until `stop`."""
+        journal = self.admission.journal
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            await journal.renew()
+            if stop.is_set() or self.draining:
+                continue
+            for claimed in await journal.take_over():
+                try:
+                    admitted = await self.admission.resume(claimed)
+                except StoreUnavailable:
+                    continue  # its lease lapses again; the next scan retries
+                self.metrics.takeovers.inc()
+                log.warning("taking over turn %s", claimed.lease.member)
+                self.start(admitted, client_for(admitted.msg.team))
 
     def _log_for(self, msg: Incoming) -> TurnLog:
         turn_log = TurnLog()

@@ -13,7 +13,7 @@ from redis.backoff import NoBackoff
 
 from bot.chat_types import StoredMessage
 from bot.errors import StoreUnavailable, ThreadBusy
-from bot.store import Batch, Claims, Keys, Queued, ThreadStore, decode_messages
+from bot.store import Batch, Keys, ThreadStore, decode_messages
 
 
 @pytest.fixture(params=["real", "fake"])
@@ -176,46 +176,6 @@ async def test_store_new_thread_lock_taken_in_a_pipeline(redis_client: Redis) ->
     assert await redis_client.get(store.keys.lock("T:C:busy")) == "other"
 
 
-async def test_store_enqueue_says_who_queued_the_message(redis_client: Redis) -> None:
-    """The first delivery of a message joins the queue; a second finds it there; a follow-up
-    in a thread without history is not queued at all."""
-    store = store_on(redis_client)
-
-    async def enqueue(thread: str, position: str, require_history: bool) -> Queued:
-        batch = Batch(redis_client)
-        queued = store.queue_enqueue(batch, thread, position, require_history=require_history)
-        await batch.run()
-        return queued.value
-
-    assert await enqueue("T:C:q", "1.000200", False) is Queued.JOINED
-    assert await enqueue("T:C:q", "1.000200", False) is Queued.ALREADY
-    assert await enqueue("T:C:none", "1.000300", True) is Queued.NOT_IN_THREAD
-    assert await enqueue("T:C:q", "not-a-ts", False) is Queued.NOT_IN_THREAD
-    assert await redis_client.zcard(store.keys.waiters("T:C:none")) == 0
-    await store.dequeue("T:C:q", "1.000200")
-    assert await redis_client.zcard(store.keys.waiters("T:C:q")) == 0
-
-
-async def test_claims_first_caller_wins_and_kept_claims_outlive_pending_ones(
-    redis_client: Redis,
-) -> None:
-    """A claim is True only for the first caller per name; keeping it extends its expiry."""
-    claims = Claims(Keys())
-
-    async def take(*names: str) -> list[bool]:
-        batch = Batch(redis_client)
-        first = claims.queue_take(batch, names, 60)
-        await batch.run()
-        return first.value
-
-    assert await take("ev:1", "msg:C:1") == [True, True]
-    assert await take("ev:2", "msg:C:1") == [True, False]
-    batch = Batch(redis_client)
-    claims.queue_keep(batch, ["msg:C:1"], 3600)
-    await batch.run()
-    assert 3500 < await redis_client.ttl(Keys().claim("msg:C:1")) <= 3600
-
-
 async def test_batch_steps_read_their_own_replies_in_one_round_trip(redis_client: Redis) -> None:
     """Each step of a batch gets exactly its replies, parsed; reading before `run` is an error."""
     await redis_client.set("b:one", "1")
@@ -239,7 +199,9 @@ def test_keys_are_prefixed_versioned_and_hash_tagged() -> None:
     assert keys.order("T:C:1") == "acme:v1:order:{T:C:1}"
     assert keys.lock("T:C:1") == "acme:v1:lock:{T:C:1}"
     assert keys.waiters("T:C:1") == "acme:v1:wait:{T:C:1}"
-    assert keys.claim("ev:E1") == "acme:v1:once:ev:E1"
+    assert keys.message_claim("T:C:1", "1.2") == "acme:v1:once:msg:{T:C:1}:1.2"
+    assert keys.event_claim("T:C:1", "Ev1") == "acme:v1:once:ev:{T:C:1}:Ev1"
+    assert keys.turn("T:C:1", "1.2") == "acme:v1:turn:{T:C:1}:1.2"
     assert keys.channel_settings("T", "C") == "acme:v1:cfg:T:ch:C"
 
 
@@ -254,7 +216,7 @@ async def test_store_unreachable_redis_raises_store_unavailable() -> None:
         async with store.turn("T:C:9", 10):
             pass
     batch = Batch(client)
-    Claims(store.keys).queue_take(batch, ["x"], 10)
+    store.queue_take_new_thread(batch, "T:C:9")
     with pytest.raises(StoreUnavailable):
         await batch.run()
     await client.aclose()

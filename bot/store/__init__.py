@@ -3,7 +3,6 @@ steps (`Batch`, `Result`), and the thread store. Every redis-py error is transla
 `StoreUnavailable` here, at the boundary (`bot.errors.redis_unavailable`)."""
 
 from bot.store.batch import Batch, Result
-from bot.store.claims import Claims
 from bot.store.keys import Keys
 from bot.store.messages import HeldLock, Queued, ThreadTurn, decode_messages
 from bot.store.scripts import Script
@@ -11,7 +10,6 @@ from bot.store.threads import ThreadStore
 
 __all__ = [
     "Batch",
-    "Claims",
     "HeldLock",
     "Keys",
     "Queued",

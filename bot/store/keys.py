@@ -9,11 +9,14 @@ cluster without cross-slot commands.
 |-------------------------------------|--------|-----------------------------------------------|----------------------|
 | ``{p}v1:msgs:{<thread>}``           | hash   | the thread's stored messages, id → JSON       | history TTL          |
 | ``{p}v1:order:{<thread>}``          | zset   | their ids at score 0, in lexical = time order | history TTL          |
-| ``{p}v1:lock:{<thread>}``           | string | the token of the turn that holds the thread   | lock timeout         |
+| ``{p}v1:lock:{<thread>}``           | string | the token of the turn that holds the thread   | lease, renewed       |
 | ``{p}v1:wait:{<thread>}``           | zset   | messages waiting for the lock, by Slack ts    | 2 × stale time       |
 | ``{p}v1:beat:{<thread>}``           | zset   | each waiter's last heartbeat (ms)             | 2 × stale time       |
 | ``{p}v1:engaged:{<thread>}``        | string | the bot answered here (if only with an error) | history TTL          |
-| ``{p}v1:once:<claim>``              | string | dedup claim: ``msg:team:channel:ts``, ``ev:team:event_id`` | pending, then done TTL |
+| ``{p}v1:once:msg:{<thread>}:<ts>`` | string | dedup claim on a message: its turn's token, then ``done`` | lease, then done TTL |
+| ``{p}v1:once:ev:{<thread>}:<event>``| string | dedup claim on a Slack event id (redeliveries) | lease, then done TTL |
+| ``{p}v1:turn:{<thread>}:<ts>``      | hash   | an admitted turn: the message, its owner's token, the placeholder ts | until done (1 h at most) |
+| ``{p}v1:turns``                     | zset   | admitted turns not yet done, by when to look at them again (ms) | none        |
 | ``{p}v1:cfg:<team>:ws``             | hash   | workspace defaults, setting → JSON value      | none                 |
 | ``{p}v1:cfg:<team>:ch:<channel>``   | hash   | one channel's overrides, setting → JSON value | none                 |
 | ``{p}v1:usage:<team>:<YYYYMMDD>``   | hash   | the day's token counters (see `bot.usage`)    | 90 days              |
@@ -59,8 +62,17 @@ class Keys:
     def engaged(self, thread: str) -> str:
         return f"{self.base}engaged:{{{thread}}}"
 
-    def claim(self, name: str) -> str:
-        return f"{self.base}once:{name}"
+    def message_claim(self, thread: str, ts: str) -> str:
+        return f"{self.base}once:msg:{{{thread}}}:{ts}"
+
+    def event_claim(self, thread: str, event_id: str) -> str:
+        return f"{self.base}once:ev:{{{thread}}}:{event_id}"
+
+    def turn(self, thread: str, ts: str) -> str:
+        return f"{self.base}turn:{{{thread}}}:{ts}"
+
+    def turns(self) -> str:
+        return f"{self.base}turns"
 
     def workspace_settings(self, team: str) -> str:
         return f"{self.base}cfg:{team}:ws"

@@ -14,7 +14,7 @@ from bot.store.batch import Batch
 
 
 class Queued(enum.IntEnum):
-    """What `ThreadStore.queue_enqueue` did (the values are the script's replies)."""
+    """What `TurnJournal.queue_join` did to the thread's queue (the values are join.lua's)."""
 
     NOT_IN_THREAD = 0
     """`require_history` and the thread has no history: nothing was done."""

@@ -4,17 +4,17 @@ A turn holds its thread's lock from reading the history to writing the new messa
 concurrent messages in a thread are answered one after another and each sees the turns before it.
 Waiting turns queue by position (the Slack message ts), so they are answered in the order they
 were written, also across replicas; a waiter that stops heartbeating (its replica died) drops out
-after `stale_ms`, and the lock itself expires after `lock_timeout`, so a crashed replica cannot
-wedge a thread.
+after `stale_ms`, and the lock itself is a lease of `lock_timeout` that a Slack turn's replica
+keeps renewing (`bot.store.journal`), so a crashed replica cannot wedge a thread for long.
 
 Round trips are kept low on purpose (the benchmark counts them): taking the lock and reading the
 history is one script; a thread's first message, which has no history, takes the lock in the
 caller's own first round trip instead (`queue_take_new_thread`). Appending the turn, trimming,
-refreshing the TTL and releasing the lock is one more script, sent in one pipeline with whatever
-the caller queued on `ThreadTurn.commit` (dedup claims, usage). That pipeline is not a MULTI: the
-turn is atomic in its script, and the bookkeeping beside it needs no transaction with it (a lost
-connection can lose a usage count, never half a turn); in Redis Cluster each command can go to
-its own slot.
+refreshing the TTL, ending the turn's claims (if it still owns them) and releasing the lock is
+one more script, sent in one pipeline with whatever the caller queued on `ThreadTurn.commit`
+(usage). That pipeline is not a MULTI: the turn is atomic in its script, and the bookkeeping
+beside it needs no transaction with it (a lost connection can lose a usage count, never half a
+turn); in Redis Cluster each command can go to its own slot.
 
 A thread's messages are a hash (id → JSON `StoredMessage`) and a sorted set of their ids, read in
 text order (ids are Slack timestamps, fixed width, so text order is time order), so that Slack's
@@ -36,14 +36,14 @@ from contextlib import asynccontextmanager
 from redis.asyncio import Redis
 
 from bot.chat_types import StoredMessage
-from bot.errors import REDIS_ERRORS, ThreadBusy, redis_unavailable
+from bot.errors import REDIS_ERRORS, ThreadBusy, TurnTakenOver, redis_unavailable
 from bot.store.batch import Batch, Result
+from bot.store.journal import Lease
 from bot.store.keys import Keys
-from bot.store.messages import HeldLock, Queued, ThreadTurn, decode_messages, encode
+from bot.store.messages import HeldLock, ThreadTurn, decode_messages, encode
 from bot.store.scripts import Script
 
 _ACQUIRE = Script("acquire")
-_ENQUEUE = Script("enqueue")
 _COMMIT = Script("commit")
 _RELEASE = Script("release")
 _RECORD = Script("record")
@@ -84,28 +84,6 @@ class ThreadStore:
         a plain "try again" reply in it is answered too. (Saved history marks it as well.)"""
         batch.pipe.set(self.keys.engaged(thread), "1", ex=self.ttl_seconds)
 
-    def queue_enqueue(
-        self, batch: Batch, thread: str, position: str, *, require_history: bool
-    ) -> Result[Queued]:
-        """Take the message's place in the thread's queue now (its turn keeps it later). With
-        `require_history`, only in a thread the bot is in. A `position` that is not a Slack ts
-        queues nothing and reads as `NOT_IN_THREAD`."""
-        try:
-            score = float(position)
-        except ValueError:
-            return batch.step(lambda _: Queued.NOT_IN_THREAD)
-        _ENQUEUE.queue(
-            batch.pipe,
-            [
-                self.keys.waiters(thread),
-                self.keys.beats(thread),
-                self.keys.order(thread),
-                self.keys.engaged(thread),
-            ],
-            [position, repr(score), _now_ms(), self.stale_ms, 1 if require_history else 0],
-        )
-        return batch.step(lambda replies: Queued(int(replies[0])))
-
     def queue_take_new_thread(self, batch: Batch, thread: str) -> Result[HeldLock | None]:
         """Take the lock of a thread whose first message is being answered (`SET NX PX`). Such a
         thread has no history, so `turn(held=...)` then skips its own lock-and-read round trip."""
@@ -128,13 +106,20 @@ class ThreadStore:
 
     @asynccontextmanager
     async def turn(
-        self, thread: str, limit: int, position: str | None = None, held: HeldLock | None = None
+        self,
+        thread: str,
+        limit: int,
+        position: str | None = None,
+        held: HeldLock | None = None,
+        lease: Lease | None = None,
     ) -> AsyncIterator[ThreadTurn]:
         """Hold the thread's lock, read its last `limit` messages, and write what was saved.
 
         Raises `ThreadBusy` when the lock cannot be had within `lock_wait`. With `held` (a new
         thread's lock from `queue_take_new_thread`) the turn starts at once, with no history.
-        On an exception nothing is written and the lock is released.
+        On an exception nothing is written and the lock is released. With a Slack turn's
+        `lease`, the lock is renewed with the turn's claims while held, and the commit writes
+        only if the turn still owns its claims (else `TurnTakenOver`), ending it.
         """
         if held is not None:
             held.taken_over = True
@@ -142,21 +127,40 @@ class ThreadStore:
         else:
             token = secrets.token_hex(8)
             history = await self._acquire(thread, token, limit, position)
+        lock = self.keys.lock(thread)
+        if lease is not None:
+            lease.held[lock] = token
         turn = ThreadTurn(history, Batch(self.redis))
         try:
-            yield turn
-        except BaseException:
-            await self.release(thread, token)
-            raise
-        pairs: list[str] = []
+            try:
+                yield turn
+            except BaseException:
+                await self.release(thread, token)
+                raise
+            await self._commit(thread, token, turn, lease)
+        finally:
+            if lease is not None:
+                lease.held.pop(lock, None)
+
+    async def _commit(self, thread: str, token: str, turn: ThreadTurn, lease: Lease | None) -> None:
+        keys = [self.keys.messages(thread), self.keys.order(thread), self.keys.lock(thread)]
+        args: list[str | int] = [token, self.max_messages, self.ttl_seconds]
+        if lease is not None:
+            claim_keys, claim_args = lease.commit_part()
+            keys += claim_keys
+            args += claim_args
+            turn.commit.pipe.zrem(lease.index_key, lease.member)
+        else:
+            args += [0, "", 0]
         for message in turn.pending:
-            pairs += [message["id"], encode(message)]
-        _COMMIT.queue(
-            turn.commit.pipe,
-            [self.keys.messages(thread), self.keys.order(thread), self.keys.lock(thread)],
-            [token, self.max_messages, self.ttl_seconds, *pairs],
-        )
+            args += [message["id"], encode(message)]
+        _COMMIT.queue(turn.commit.pipe, keys, args)
+        committed = turn.commit.step(lambda replies: bool(replies[-1]))
         await turn.commit.run()
+        if not committed.value:
+            raise TurnTakenOver(f"{thread}: claims taken over before the commit")
+        if lease is not None:
+            lease.settled = True
 
     async def record(self, thread: str, message: StoredMessage) -> bool:
         """Store a message posted in a thread the bot is in (no lock needed; it falls into place

@@ -1,0 +1,185 @@
+"""The turn journal: claims that are short leases, the queue join, renewal, settling, the commit's
+ownership check and takeover — on a real redis-server and on fakeredis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from fakeredis import FakeAsyncRedis
+from redis.asyncio import Redis
+
+from bot.errors import TurnTakenOver
+from bot.store import Batch, Keys, Queued, ThreadStore
+from bot.store.journal import Lease, TurnJournal
+
+THREAD = "T:C:100.000001"
+
+
+@pytest.fixture(params=["real", "fake"])
+async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
+    if request.param == "real":
+        client = Redis.from_url(request.getfixturevalue("redis_url"), decode_responses=True)
+    else:
+        client = FakeAsyncRedis(decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def journal_on(client: Redis, clock: Clock | None = None) -> TurnJournal:
+    return TurnJournal(client, Keys(), lease_seconds=2, done_ttl=3600, clock=clock or Clock())
+
+
+async def claim(journal: TurnJournal, lease: Lease, message: str = "{}") -> str | None:
+    batch = Batch(journal.redis)
+    duplicate = journal.queue_claim(batch, lease, message)
+    await batch.run()
+    return duplicate.value
+
+
+async def test_journal_first_delivery_owns_the_turn_and_journals_it(redis_client: Redis) -> None:
+    """The first claim wins and journals the message with its owner; a redelivery of the same
+    event, or the other event of the same message, is a duplicate and changes nothing."""
+    journal = journal_on(redis_client)
+    first = journal.lease(THREAD, "100.000002", "EvA")
+    assert await claim(journal, first, '{"text": "q"}') is None
+    keys = Keys()
+    assert await redis_client.hgetall(keys.turn(THREAD, "100.000002")) == {
+        "msg": '{"text": "q"}',
+        "owner": first.token,
+    }
+    assert 0 < await redis_client.pttl(first.claim_keys[0]) <= 2000  # a lease, not minutes
+    again = journal.lease(THREAD, "100.000002", "EvA")
+    assert await claim(journal, again, '{"text": "changed"}') == "message"
+    other_event = journal.lease(THREAD, "100.000002", "EvB")
+    assert await claim(journal, other_event) == "message"
+    assert await redis_client.hget(keys.turn(THREAD, "100.000002"), "owner") == first.token
+    assert await redis_client.zscore(keys.turns(), first.member) is not None
+
+
+async def test_journal_join_queues_and_claims_only_in_a_thread_the_bot_is_in(
+    redis_client: Redis,
+) -> None:
+    """A follow-up in a thread the bot is not in claims and queues nothing; in one it is in,
+    the first delivery joins the queue and owns the turn, a second finds both taken."""
+    journal = journal_on(redis_client)
+    keys = Keys()
+
+    async def join(lease: Lease) -> tuple[Queued, str | None]:
+        batch = Batch(redis_client)
+        joined = journal.queue_join(batch, lease, "{}", require_history=True, stale_ms=5000)
+        await batch.run()
+        return joined.value
+
+    stranger = journal.lease(THREAD, "100.000003", "Ev1")
+    assert await join(stranger) == (Queued.NOT_IN_THREAD, None)
+    assert await redis_client.exists(stranger.claim_keys[0], stranger.turn_key) == 0
+    await journal.forget(stranger)
+    assert await redis_client.zcard(keys.turns()) == 0
+
+    await redis_client.set(keys.engaged(THREAD), "1")
+    reply = journal.lease(THREAD, "100.000004", "Ev2")
+    assert await join(reply) == (Queued.JOINED, None)
+    assert await join(journal.lease(THREAD, "100.000004", "Ev2")) == (Queued.ALREADY, "message")
+    assert await redis_client.zrange(keys.waiters(THREAD), 0, -1) == ["100.000004"]
+
+
+async def test_journal_renewal_keeps_leases_and_spots_a_lost_turn(redis_client: Redis) -> None:
+    """Renewal restores the claims' and held lock's expiry while they hold the turn's tokens; a
+    turn whose claim now holds another token is marked lost."""
+    journal = journal_on(redis_client)
+    lease = journal.lease(THREAD, "100.000005", None)
+    await claim(journal, lease)
+    lock = Keys().lock(THREAD)
+    await redis_client.set(lock, "lock-token", px=500)
+    lease.held[lock] = "lock-token"
+    journal.hold(lease)
+    await redis_client.pexpire(lease.claim_keys[0], 300)
+    await journal.renew()
+    assert await redis_client.pttl(lease.claim_keys[0]) > 1500
+    assert await redis_client.pttl(lock) > 1500
+    assert not lease.lost
+    await redis_client.set(lease.claim_keys[0], "someone-else")
+    await journal.renew()
+    assert lease.lost
+
+
+async def test_journal_takes_over_a_dead_owners_turn_at_most_once(redis_client: Redis) -> None:
+    """While the owner's lease lives nobody takes the turn; once it lapsed, one replica takes it
+    (with the placeholder) and a second finds it taken; a done turn is only cleaned up."""
+    clock = Clock()
+    dead = journal_on(redis_client, clock)
+    lease = dead.lease(THREAD, "100.000006", "Ev6")
+    await claim(dead, lease, '{"text": "lost?"}')
+    await dead.remember_placeholder(lease, "100.000007")
+    live_a, live_b = journal_on(redis_client, clock), journal_on(redis_client, clock)
+    clock.now += 3  # the index entry is due ...
+    assert await live_a.take_over() == []  # ... but the owner's claims still hold
+    for key in lease.claim_keys:
+        await redis_client.delete(key)  # the lease lapsed: its replica stopped renewing
+    clock.now += 3
+    (taken,) = await live_a.take_over()
+    assert (taken.message, taken.placeholder) == ('{"text": "lost?"}', "100.000007")
+    assert await redis_client.get(lease.claim_keys[0]) == taken.lease.token
+    clock.now += 3
+    assert await live_b.take_over() == []
+    assert await redis_client.zcard(Keys().turns()) == 1  # still journaled: not done yet
+
+    await redis_client.set(taken.lease.claim_keys[0], "done")
+    clock.now += 3
+    assert await live_b.take_over() == []
+    assert await redis_client.zcard(Keys().turns()) == 0
+    assert await redis_client.exists(taken.lease.turn_key) == 0
+
+
+async def test_journal_settle_ends_only_an_owned_turn(redis_client: Redis) -> None:
+    """Settling marks the claims done past Slack's retries and drops the journal entry — but
+    not for a turn another replica owns now."""
+    journal = journal_on(redis_client)
+    lease = journal.lease(THREAD, "100.000008", "Ev8")
+    await claim(journal, lease)
+    stolen = journal.lease(THREAD, "100.000009", "Ev9")
+    await claim(journal, stolen)
+    await redis_client.set(stolen.claim_keys[0], "other-owner")
+    batch = Batch(redis_client)
+    journal.queue_settle(batch, lease)
+    journal.queue_settle(batch, stolen)
+    await batch.run()
+    assert await redis_client.get(lease.claim_keys[0]) == "done"
+    assert 3500 < await redis_client.ttl(lease.claim_keys[1]) <= 3600
+    assert await redis_client.exists(lease.turn_key) == 0
+    assert await redis_client.get(stolen.claim_keys[0]) == "other-owner"
+    assert await redis_client.exists(stolen.turn_key) == 1
+
+
+async def test_commit_writes_only_while_the_turn_owns_its_claims(redis_client: Redis) -> None:
+    """A turn that still owns its claims commits, ending them; one taken over meanwhile writes
+    nothing but gives its thread's lock back, and raises TurnTakenOver."""
+    journal = journal_on(redis_client)
+    store = ThreadStore(redis_client, Keys(), lock_timeout=2)
+    mine = journal.lease(THREAD, "100.000010", None)
+    await claim(journal, mine)
+    async with store.turn(THREAD, 10, lease=mine) as turn:
+        assert list(mine.held) == [Keys().lock(THREAD)]
+        turn.save({"id": "100.000010", "role": "user", "content": "q"})
+    assert mine.settled and mine.held == {}
+    assert await redis_client.get(mine.claim_keys[0]) == "done"
+    assert await redis_client.hlen(Keys().messages(THREAD)) == 1
+    assert await redis_client.exists(Keys().lock(THREAD)) == 0  # the taker may go on at once
+
+    lost = journal.lease(THREAD, "100.000011", None)
+    await claim(journal, lost)
+    with pytest.raises(TurnTakenOver):
+        async with store.turn(THREAD, 10, lease=lost) as turn:
+            await redis_client.set(lost.claim_keys[0], "the-taker")
+            turn.save({"id": "100.000011", "role": "user", "content": "twice?"})
+    assert await redis_client.hlen(Keys().messages(THREAD)) == 1
+    assert await redis_client.exists(Keys().lock(THREAD)) == 0  # the taker may go on at once

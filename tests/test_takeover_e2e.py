@@ -1,0 +1,140 @@
+"""No question lost when a replica dies: `python -m bot` replicas on one real redis-server, one of
+them SIGKILLed after acking a mention (Slack never redelivers it), before acking one (Slack
+retries it), or in Socket Mode; a live replica answers each exactly once, in the dead one's
+placeholder when there is one."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections import Counter
+
+import httpx
+import redis as redis_sync
+
+from bot.store import Keys
+from fakes.azure import FakeAzure
+from fakes.redis_server import RedisServer
+from fakes.slack import FakeSlack, message_text
+from fakes.slack_requests import envelope, mention
+from fakes.tcp_proxy import TcpProxy
+from tests.slackbot_harness import BotProcess, bot_env, final_thread, wait_for_turns, wait_until
+
+LEASE = "2"
+"""Seconds a dead replica's hold lasts; a takeover follows within about that plus a third."""
+
+
+def replicas(
+    azure: FakeAzure, slack: FakeSlack, redis_url: str, first_url: str | None = None
+) -> tuple[BotProcess, BotProcess]:
+    env = bot_env(azure, slack, redis_url, BOT_LEASE_SECONDS=LEASE, BOT_STREAM="false")
+    first = BotProcess({**env, "REDIS_URL": first_url or redis_url}).wait_ready()
+    return first, BotProcess(env).wait_ready()
+
+
+def kill(bot: BotProcess) -> None:
+    bot.proc.send_signal(signal.SIGKILL)
+    bot.proc.wait(10)
+
+
+def test_replica_killed_after_its_ack_is_replaced_in_its_placeholder(
+    azure: FakeAzure, slack: FakeSlack, redis_url: str
+) -> None:
+    """A acks a mention, posts "Thinking…", is killed while Azure thinks; B takes the turn over
+    and answers in A's placeholder: one message, one answer, and a late redelivery is a
+    duplicate."""
+    a, b = replicas(azure, slack, redis_url)
+    try:
+        azure.first_token_delay = 30.0
+        event = mention("will you survive?", channel="CTAKE1")
+        assert a.send_event(event, event_id="EvTAKE1").status_code == 200
+        wait_until(lambda: azure.completions and slack.thread("CTAKE1", event["ts"]))
+        (placeholder,) = slack.thread("CTAKE1", event["ts"])
+        kill(a)
+        azure.first_token_delay = 0.0
+        (reply,) = final_thread(slack, "CTAKE1", event["ts"], timeout=30)
+        assert reply["ts"] == placeholder["ts"]
+        assert message_text(reply) == "Answer to: Pat: will you survive?"
+        assert b.metric("slackgpt_takeovers_total") == 1
+        before = Counter({"ok": 1})
+        wait_for_turns(b, Counter(), ok=1)
+        assert b.send_event(event, event_id="EvTAKE1", retry=(3, "http_timeout")).status_code == 200
+        wait_for_turns(b, before, duplicate=1)
+        assert len(slack.thread("CTAKE1", event["ts"])) == 1
+        assert len(slack.calls_to("chat.postMessage")) == 1  # A's placeholder, nothing more
+    finally:
+        a.stop(), b.stop()
+
+
+def test_replica_killed_before_its_ack_lets_slacks_retry_be_answered(
+    azure: FakeAzure, slack: FakeSlack, redis_server: RedisServer
+) -> None:
+    """A's admission reached Redis but A died before answering Slack: its claims lapse within
+    the lease, so Slack's retries and B's scan together answer the message exactly once."""
+    proxy = TcpProxy(redis_server.port)
+    a, b = replicas(azure, slack, redis_server.url, first_url=proxy.url)
+    try:
+        event = mention("did you get that?", channel="CTAKE2")
+        proxy.hold()
+        failed: list[BaseException] = []
+
+        def send() -> None:
+            try:
+                a.send_event(event, event_id="EvTAKE2")
+            except httpx.HTTPError as exc:
+                failed.append(exc)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        claim = Keys().message_claim(f"T0000TEAM:CTAKE2:{event['ts']}", event["ts"])
+        client = redis_sync.Redis(port=redis_server.port, decode_responses=True)
+        try:
+            wait_until(lambda: client.exists(claim))  # A claimed it; its reply never came
+            kill(a)
+            sender.join(10)
+            assert failed  # Slack never got its 200: it retries
+            first_retry = b.send_event(event, event_id="EvTAKE2", retry=(1, "http_timeout"))
+            assert first_retry.status_code == 200
+            (reply,) = final_thread(slack, "CTAKE2", event["ts"], timeout=30)
+            assert message_text(reply) == "Answer to: Pat: did you get that?"
+            wait_until(lambda: client.get(claim) == "done")
+        finally:
+            client.close()
+        before = wait_until(lambda: (t := b.counter("slackgpt_turns_total"))["ok"] == 1 and t)
+        b.send_event(event, event_id="EvTAKE2", retry=(2, "http_timeout"))
+        wait_for_turns(b, before, duplicate=1)
+        # One answer: by the takeover (the first retry came while A's claims still held) or
+        # by the first retry (if it came after they lapsed), never both.
+        assert b.counter("slackgpt_turns_total")["ok"] == 1
+        assert len(slack.thread("CTAKE2", event["ts"])) == 1
+        assert len([c for c in azure.completions if "did you get that?" in str(c.body)]) == 1
+    finally:
+        a.stop(), b.stop()
+        proxy.close()
+
+
+def test_socket_mode_replica_killed_after_its_ack_is_replaced(
+    azure: FakeAzure, slack: FakeSlack, redis_url: str
+) -> None:
+    """The same holds for a Socket Mode replica: it acks the envelope, dies, and an HTTP
+    replica on the same Redis answers in its placeholder."""
+    env = bot_env(azure, slack, redis_url, BOT_LEASE_SECONDS=LEASE, BOT_STREAM="false")
+    socket_env = {**env, "SLACK_APP_TOKEN": slack.app_token}
+    socket_env.pop("SLACK_SIGNING_SECRET")
+    a = BotProcess(socket_env, args=("socket",))
+    b = BotProcess(env).wait_ready()
+    try:
+        slack.wait_for_socket(timeout=20)
+        azure.first_token_delay = 30.0
+        event = mention("socket, then gone", channel="CTAKE3")
+        envelope_id = slack.push_envelope(envelope(event))
+        wait_until(lambda: any(ack["envelope_id"] == envelope_id for ack in slack.socket_acks))
+        wait_until(lambda: azure.completions and slack.thread("CTAKE3", event["ts"]))
+        (placeholder,) = slack.thread("CTAKE3", event["ts"])
+        kill(a)
+        azure.first_token_delay = 0.0
+        (reply,) = final_thread(slack, "CTAKE3", event["ts"], timeout=30)
+        assert reply["ts"] == placeholder["ts"]
+        assert message_text(reply) == "Answer to: Pat: socket, then gone"
+    finally:
+        a.stop(), b.stop()
