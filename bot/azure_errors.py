@@ -68,7 +68,19 @@ def map_error(status: int, body: bytes, headers: httpx.Headers) -> errors.AzureO
         return errors.ResourceNotFound(message, **common)
     if status == 429:
         return errors.RateLimited(message, **common)
-    if status == 400 and code == "content_filter":
+    if status == 400:
+        return _bad_request(err, code, message, common)
+    if is_retryable_status(status):
+        return errors.AzureUnavailable(message, **common)
+    return errors.InvalidRequest(message, **common)
+
+
+def _bad_request(
+    err: dict[str, Any], code: str | None, message: str, common: dict[str, Any]
+) -> errors.AzureOpenAIError:
+    """A 400, by its `code` (content filter, context length, a parameter the model does not
+    take) or its message (an api-version too old for the model, or unknown)."""
+    if code == "content_filter":
         inner = err.get("innererror") or err.get("inner_error") or {}
         results: object = None
         if isinstance(inner, dict):
@@ -76,20 +88,18 @@ def map_error(status: int, body: bytes, headers: httpx.Headers) -> errors.AzureO
         return errors.ContentFiltered(
             message, categories=filtered_categories(results), where="prompt", **common
         )
-    if status == 400 and code == "context_length_exceeded":
+    if code == "context_length_exceeded":
         return errors.ContextTooLong(message, **common)
-    if status == 400 and code in ("unsupported_parameter", "unsupported_value"):
+    if code in ("unsupported_parameter", "unsupported_value"):
         param = err.get("param")
         return errors.UnsupportedParameter(
             message, param=str(param) if param is not None else None, **common
         )
     newer = _ENABLED_FROM.search(message)
-    if status == 400 and newer is not None:
+    if newer is not None:
         return errors.ApiVersionTooOld(message, needed=newer.group(1), **common)
-    if status == 400 and "api version" in message.lower():
+    if "api version" in message.lower():
         return errors.ApiVersionUnsupported(message, **common)
-    if is_retryable_status(status):
-        return errors.AzureUnavailable(message, **common)
     return errors.InvalidRequest(message, **common)
 
 
