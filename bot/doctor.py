@@ -17,6 +17,7 @@ from bot.chat_types import ChatOptions
 from bot.errors import REDIS_ERRORS, AzureOpenAIError, ReasoningBudgetExhausted
 from bot.manifest import bot_scopes
 from bot.settings import Settings
+from bot.slack_app import SCOPE_PURPOSES
 
 SAFE_POLICIES = ("noeviction",)
 """Every key the bot writes has a TTL, so volatile-* policies evict history as readily as
@@ -138,7 +139,10 @@ async def check_slack(settings: Settings, client: AsyncWebClient) -> list[Check]
             Check(
                 "slack scopes",
                 False,
-                "missing " + ", ".join(missing),
+                "missing "
+                + ", ".join(
+                    f"{s} ({SCOPE_PURPOSES[s]})" if s in SCOPE_PURPOSES else s for s in missing
+                ),
                 "add them under OAuth & Permissions > Bot Token Scopes (or recreate the app from "
                 "`python -m bot manifest`), then reinstall the app to the workspace",
             )

@@ -69,6 +69,19 @@ BASE_SCOPES = ("chat:write", "commands", "users:read", "files:read")
 recognise admins), files:read for files and images posted in threads. The `*:history` scopes of
 the message events also let the bot read a thread it is called into (`conversations.replies`)."""
 
+SCOPE_PURPOSES = {
+    "app_mentions:read": "to hear @mentions",
+    "channels:history": "follow-ups and thread context in public channels",
+    "groups:history": "follow-ups and thread context in private channels",
+    "im:history": "direct messages",
+    "mpim:history": "group direct messages",
+    "chat:write": "to answer",
+    "commands": "the slash command",
+    "users:read": "people's names in prompts, and who is an admin",
+    "files:read": "files and images posted in threads",
+}
+"""What each scope is for, so `doctor` can say what is lost without it."""
+
 Registrar = Callable[[AsyncApp], None]
 Middleware = Callable[..., Awaitable[BoltResponse | None]]
 

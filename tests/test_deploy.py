@@ -156,13 +156,18 @@ def test_doctor_reports_each_broken_setting(
 def test_doctor_flags_missing_scope(
     azure: FakeAzure, slack: FakeSlack, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A token without users:read gets ✗ slack scopes naming it and how to add it."""
+    """A token without users:read and files:read gets ✗ slack scopes naming each, what it is for,
+    and how to add it."""
     import fakes.slack as fake
 
-    monkeypatch.setattr(fake, "SCOPES", fake.SCOPES.replace(",users:read", ""))
+    scopes = fake.SCOPES.replace(",users:read", "").replace(",files:read", "")
+    monkeypatch.setattr(fake, "SCOPES", scopes)
     done = doctor(azure, slack, redis_url)
     assert done.returncode == 1
-    assert "✗ slack scopes: missing users:read" in done.stdout
+    assert (
+        "✗ slack scopes: missing files:read (files and images posted in threads), "
+        "users:read (people's names in prompts, and who is an admin)"
+    ) in done.stdout
     assert "reinstall" in done.stdout
 
 
