@@ -1,4 +1,4 @@
-"""A fake Slack Web API (and Socket Mode websocket) that follows shared/reference/slack.md §5.
+"""A fake Slack Web API (and Socket Mode websocket) that answers as Slack's does.
 
 * Args are merged from the query string, a form body and a JSON body (slack_sdk's async client
   sends some methods as query-string POSTs and others as JSON), and the extra `team_id` Bolt adds
@@ -10,6 +10,10 @@
 * Faults are queued per method: an HTTP 429 with an integer `Retry-After`, a 5xx, or an error code.
 * Every call is recorded (`calls`, `calls_to()`), and so are Socket Mode connections and acks;
   `thread()` gives the bot's messages in a thread as they finally look.
+* People's messages can be put in a thread (`post_as`) for `conversations.replies`, which pages
+  oldest first with `has_more` and `response_metadata.next_cursor` (empty on the last page) and
+  returns message `metadata` only with `include_all_metadata`; files (`upload`) download only
+  with the bot token as `Authorization: Bearer`, else Slack's HTML sign-in page with 200.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """End to end: `python -m bot serve`, a real redis-server, the fake Slack Web API and fake Azure.
 
-Every request is signed exactly as Slack signs it and shaped as in shared/reference/slack.md.
+Every request is signed exactly as Slack signs it (`fakes.slack_requests`): HMAC-SHA256 over
+`v0:<timestamp>:<raw body>`, with events shaped as the Events API delivers them.
 """
 
 from __future__ import annotations
