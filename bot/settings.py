@@ -12,9 +12,17 @@ import ipaddress
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot import settings_checks as checks
 from bot.errors import ConfigError
 
 ReasoningEffort = Literal["minimal", "low", "medium", "high"]
@@ -66,6 +74,11 @@ class Settings(BaseSettings):
 
     redis_url: SecretStr | None = None
     """May carry a password (`redis://:pw@host`), hence secret."""
+    redis_cluster: bool | None = None
+    """Redis Cluster (true) or one server (false); unset: asked from the server at start."""
+    redis_ca_file: str | None = Field(default=None, validate_default=True)
+    """PEM file of the CA that signed the Redis server's certificate (rediss:// only); unset:
+    the system's trusted CAs (enough for Azure Cache for Redis)."""
 
     bot_slash_command: str = "/gpt"
     bot_admin_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
@@ -104,6 +117,8 @@ class Settings(BaseSettings):
         "slack_signing_secret",
         "slack_app_token",
         "redis_url",
+        "redis_cluster",
+        "redis_ca_file",
         "bot_temperature",
         "bot_top_p",
         "bot_reasoning_effort",
@@ -130,6 +145,21 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            checks.check_redis_url(value.get_secret_value())
+        return value
+
+    @field_validator("redis_ca_file")
+    @classmethod
+    def _ca_file_for_tls(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            url = info.data.get("redis_url")
+            checks.check_ca_file(value, url.get_secret_value() if url else None)
+        return value
 
     @field_validator("azure_openai_endpoint")
     @classmethod
