@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot import settings_checks as checks
 from bot.errors import ConfigError
+from bot.settings_checks import SlackMode
 
 ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 """How long a reasoning deployment (o-series, gpt-5) thinks before it answers."""
@@ -62,14 +63,14 @@ class Settings(BaseSettings):
     azure_openai_deployment: str = "gpt-35-turbo"
     azure_openai_api_version: str = DEFAULT_API_VERSION
     """A dated api-version (the deployment API), or `v1` (Azure's v1 API, no api-version)."""
-    azure_openai_auth: Literal["key", "entra"] = "key"
+    azure_openai_auth: Literal["key", "entra"] = Field(default="key", validate_default=True)
     """`entra`: tokens from azure-identity's DefaultAzureCredential instead of a key."""
     azure_openai_timeout: float = Field(default=60.0, gt=0)
     azure_openai_max_retries: int = Field(default=3, ge=0, le=10)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
-    slack_app_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = Field(default=None, validate_default=True)
     slack_api_url: str = "https://slack.com/api/"
 
     redis_url: SecretStr | None = None
@@ -126,8 +127,10 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
-        # `KEY=` in a .env file means "not set", not "the empty key".
-        return None if isinstance(value, str) and not value.strip() else value
+        # `KEY=` in a .env file means "not set", not "the empty key"; nor does `xoxb-`.
+        if isinstance(value, str) and (not value.strip() or value.strip() in checks.PLACEHOLDERS):
+            return None
+        return value
 
     @field_validator("bot_admin_user_ids", mode="before")
     @classmethod
@@ -146,26 +149,11 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            checks.check_redis_url(value.get_secret_value())
-        return value
-
-    @field_validator("redis_ca_file")
-    @classmethod
-    def _ca_file_for_tls(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None:
-            url = info.data.get("redis_url")
-            checks.check_ca_file(value, url.get_secret_value() if url else None)
-        return value
-
     @field_validator("azure_openai_endpoint")
     @classmethod
     def _check_endpoint(cls, value: str) -> str:
         value = value.strip()
-        if not value:
+        if not value or value in checks.PLACEHOLDERS:
             raise ValueError(
                 "AZURE_OPENAI_ENDPOINT is not set. It looks like "
                 f"https://YOUR-RESOURCE.openai.azure.com/. {_PORTAL_HINT}"
@@ -219,17 +207,51 @@ class Settings(BaseSettings):
             raise ValueError("BOT_SLASH_COMMAND must look like /gpt")
         return value
 
-    @model_validator(mode="after")
-    def _need_some_azure_auth(self) -> Settings:
-        if self.azure_openai_auth == "entra":
-            return self  # the credential is found (or not) when the first token is needed
-        if self.azure_openai_key is None and self.azure_openai_ad_token is None:
+    @field_validator("azure_openai_auth")
+    @classmethod
+    def _need_some_azure_auth(cls, value: str, info: ValidationInfo) -> str:
+        # A field validator run on the default too, not a model validator, so that it is listed
+        # with every other problem (a model validator only runs once all fields are valid).
+        if value == "entra":
+            return value  # the credential is found (or not) when the first token is needed
+        if (
+            info.data.get("azure_openai_key") is None
+            and info.data.get("azure_openai_ad_token") is None
+        ):
             raise ValueError(
                 "AZURE_OPENAI_KEY is not set. Use KEY1 or KEY2 of your resource. "
                 + _PORTAL_HINT
                 + " Or set AZURE_OPENAI_AUTH=entra to use a managed identity instead of a key."
             )
-        return self
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _slack_mode_needs(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        mode = checks.SLACK_MODE.get()
+        if mode is not None:
+            present = {k for k, v in info.data.items() if k.startswith("slack_") and v is not None}
+            missing = checks.slack_requirements(
+                mode, present | ({"slack_app_token"} if value is not None else set())
+            )
+            if missing:
+                raise ValueError("\n".join(missing))
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            checks.check_redis_url(value.get_secret_value())
+        return value
+
+    @field_validator("redis_ca_file")
+    @classmethod
+    def _ca_file_for_tls(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            url = info.data.get("redis_url")
+            checks.check_ca_file(value, url.get_secret_value() if url else None)
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -244,34 +266,23 @@ class Settings(BaseSettings):
 
     def require_slack(self, *, socket_mode: bool) -> None:
         """Fail with the fix when a Slack mode lacks its tokens."""
-        missing: list[str] = []
-        if self.slack_bot_token is None:
-            missing.append(
-                "SLACK_BOT_TOKEN (xoxb-..., from your Slack app's OAuth & Permissions page)"
-            )
-        if socket_mode and self.slack_app_token is None:
-            missing.append(
-                "SLACK_APP_TOKEN (xapp-..., Basic Information > App-Level Tokens, "
-                "scope connections:write)"
-            )
-        if not socket_mode and self.slack_signing_secret is None:
-            missing.append("SLACK_SIGNING_SECRET (Basic Information > App Credentials)")
+        present = {name for name in checks.SLACK_TOKENS if getattr(self, name) is not None}
+        missing = checks.slack_requirements("socket" if socket_mode else "http", present)
         if missing:
-            raise ConfigError("Missing settings: " + "; ".join(missing) + ".")
+            raise ConfigError("Missing settings:\n  " + "\n  ".join(missing))
 
     @property
     def history_ttl_seconds(self) -> int:
         return int(self.bot_history_ttl_days * 86_400)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build `Settings` or raise `ConfigError` whose message lists every problem and its fix."""
+def load_settings(*, slack: SlackMode | None = None, **overrides: object) -> Settings:
+    """Build `Settings` or raise `ConfigError` whose message lists every problem and its fix;
+    with `slack`, the tokens that Slack mode needs are checked too, in the same list."""
+    mode = checks.SLACK_MODE.set(slack)
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]).upper()
-            message = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{name}: {message}" if name and not message.startswith(name) else message)
-        raise ConfigError("Configuration problem:\n  " + "\n  ".join(lines)) from None
+        raise ConfigError(checks.problems_text(exc)) from None
+    finally:
+        checks.SLACK_MODE.reset(mode)

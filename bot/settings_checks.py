@@ -1,9 +1,46 @@
-"""Checks of `bot.settings` that say where to find or how to fix a value: the Redis connection
-settings."""
+"""The first-run rules of `bot.settings`: what the chosen Slack mode needs, the Redis connection
+settings, `.env.example`'s placeholders, and the one message that lists every problem at once.
+
+Someone setting the bot up should fix their configuration in one go, not one error per run: every
+check here runs as a field validator (`Settings`), so pydantic collects all of them with the type
+errors, and `problems_text` words the lot, each with where to find the value.
+"""
 
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
+from typing import Literal
+
+from pydantic import ValidationError
+
+SlackMode = Literal["http", "socket", "auto"]
+"""Which Slack tokens a command needs: HTTP (bot token, signing secret), Socket Mode (bot and app
+tokens), or `auto`: Socket Mode when SLACK_APP_TOKEN is set, else HTTP (`python -m bot`)."""
+
+SLACK_MODE: ContextVar[SlackMode | None] = ContextVar("slack_mode", default=None)
+"""The mode `load_settings` validates for. pydantic-settings passes no validation context, and
+the Slack requirements must be checked with the other fields to be listed with them."""
+
+PLACEHOLDERS = frozenset({"xoxb-", "xapp-", "https://YOUR-RESOURCE.openai.azure.com/"})
+"""`.env.example`'s values that stand for "fill me in": read as not set."""
+
+SLACK_TOKENS = {
+    "slack_bot_token": "SLACK_BOT_TOKEN is not set: the xoxb-... Bot User OAuth Token from your "
+    "Slack app's OAuth & Permissions page",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET is not set (HTTP mode): Basic Information > "
+    "App Credentials > Signing Secret",
+    "slack_app_token": "SLACK_APP_TOKEN is not set (Socket Mode): an xapp-... token from Basic "
+    "Information > App-Level Tokens, scope connections:write",
+}
+
+
+def slack_requirements(mode: SlackMode, present: set[str]) -> list[str]:
+    """What `mode` needs and is not `present` (field names), each saying where to find it."""
+    if mode == "auto":
+        mode = "socket" if "slack_app_token" in present else "http"
+    needed = ["slack_bot_token", "slack_app_token" if mode == "socket" else "slack_signing_secret"]
+    return [SLACK_TOKENS[name] for name in needed if name not in present]
 
 
 def check_redis_url(url: str) -> None:
@@ -20,3 +57,20 @@ def check_ca_file(path: str, url: str | None) -> None:
         raise ValueError(f"REDIS_CA_FILE: no such file {path!r} (a PEM file of CA certificates)")
     if url is None or not url.startswith("rediss://"):
         raise ValueError("REDIS_CA_FILE is only used with TLS: make REDIS_URL rediss://...")
+
+
+def problems_text(exc: ValidationError) -> str:
+    """One line per problem; a message that opens with the variable's name stands alone, others
+    get it as a prefix (pydantic's own messages, e.g. "Input should be a valid number")."""
+    lines = []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]).upper()
+        for message in err["msg"].removeprefix("Value error, ").splitlines():
+            alone = not name or message.split(" ", 1)[0].rstrip(":").isupper()
+            lines.append(message if alone else f"{name}: {message}")
+    plural = "s" if len(lines) > 1 else ""
+    return (
+        f"{len(lines)} configuration problem{plural}:\n  "
+        + "\n  ".join(lines)
+        + "\nSet the values in the environment or in .env (see .env.example)."
+    )
