@@ -8,9 +8,7 @@ for the first time.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -24,29 +22,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot import settings_checks as checks
 from bot.errors import ConfigError
-from bot.settings_checks import SlackMode
+from bot.settings_checks import PORTAL_HINT, V1_SUFFIX, SlackMode
 
 ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 """How long a reasoning deployment (o-series, gpt-5) thinks before it answers."""
 
 DEFAULT_API_VERSION = "2024-10-21"
-V1_SUFFIX = "/openai/v1"
 """The latest GA api-version of the deployment API (the GA chain is 2023-05-15, 2024-02-01,
 2024-06-01, 2024-10-21)."""
-
-_PORTAL_HINT = (
-    "Find it in the Azure portal: open your Azure OpenAI resource, then "
-    "Resource Management > Keys and Endpoint."
-)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Settings(BaseSettings):
@@ -152,34 +135,7 @@ class Settings(BaseSettings):
     @field_validator("azure_openai_endpoint")
     @classmethod
     def _check_endpoint(cls, value: str) -> str:
-        value = value.strip()
-        if not value or value in checks.PLACEHOLDERS:
-            raise ValueError(
-                "AZURE_OPENAI_ENDPOINT is not set. It looks like "
-                f"https://YOUR-RESOURCE.openai.azure.com/. {_PORTAL_HINT}"
-            )
-        # The quickstart's endpoint ends in '/'; joining it naively gives '//openai' and a 404.
-        value = value.rstrip("/")
-        parts = urlsplit(value)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError(
-                f"AZURE_OPENAI_ENDPOINT must be a URL such as https://YOUR-RESOURCE.openai.azure.com/"
-                f" (got {value!r}). {_PORTAL_HINT}"
-            )
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise ValueError(
-                "AZURE_OPENAI_ENDPOINT must use https:// (plain http is only allowed for a local "
-                "test server on 127.0.0.1 or localhost); the key would travel in clear text."
-            )
-        # Azure's v1 samples use `{endpoint}/openai/v1/` as the base URL: accept it as pasted.
-        value = value.removesuffix(V1_SUFFIX)
-        path = urlsplit(value).path
-        if path.rstrip("/").endswith("/openai") or "/openai/" in path + "/":
-            raise ValueError(
-                "AZURE_OPENAI_ENDPOINT should be the resource URL only, without '/openai/...' "
-                "(e.g. https://YOUR-RESOURCE.openai.azure.com/; '.../openai/v1' is accepted too)."
-            )
-        return value
+        return checks.check_endpoint(value)
 
     @field_validator("azure_openai_deployment", "azure_openai_api_version")
     @classmethod
@@ -220,7 +176,7 @@ class Settings(BaseSettings):
         ):
             raise ValueError(
                 "AZURE_OPENAI_KEY is not set. Use KEY1 or KEY2 of your resource. "
-                + _PORTAL_HINT
+                + PORTAL_HINT
                 + " Or set AZURE_OPENAI_AUTH=entra to use a managed identity instead of a key."
             )
         return value

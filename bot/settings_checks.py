@@ -1,5 +1,6 @@
-"""The first-run rules of `bot.settings`: what the chosen Slack mode needs, the Redis connection
-settings, `.env.example`'s placeholders, and the one message that lists every problem at once.
+"""The first-run rules of `bot.settings`: the Azure endpoint, what the chosen Slack mode needs,
+the Redis connection settings, `.env.example`'s placeholders, and the one message that lists
+every problem at once.
 
 Someone setting the bot up should fix their configuration in one go, not one error per run: every
 check here runs as a field validator (`Settings`), so pydantic collects all of them with the type
@@ -8,9 +9,11 @@ errors, and `problems_text` words the lot, each with where to find the value.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from contextvars import ContextVar
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -41,6 +44,55 @@ def slack_requirements(mode: SlackMode, present: set[str]) -> list[str]:
         mode = "socket" if "slack_app_token" in present else "http"
     needed = ["slack_bot_token", "slack_app_token" if mode == "socket" else "slack_signing_secret"]
     return [SLACK_TOKENS[name] for name in needed if name not in present]
+
+
+V1_SUFFIX = "/openai/v1"
+
+PORTAL_HINT = (
+    "Find it in the Azure portal: open your Azure OpenAI resource, then "
+    "Resource Management > Keys and Endpoint."
+)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(value: str) -> str:
+    """The endpoint as the client joins it: no trailing `/`, no `/openai/v1`."""
+    value = value.strip()
+    if not value or value in PLACEHOLDERS:
+        raise ValueError(
+            "AZURE_OPENAI_ENDPOINT is not set. It looks like "
+            f"https://YOUR-RESOURCE.openai.azure.com/. {PORTAL_HINT}"
+        )
+    # The quickstart's endpoint ends in '/'; joining it naively gives '//openai' and a 404.
+    value = value.rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(
+            f"AZURE_OPENAI_ENDPOINT must be a URL such as https://YOUR-RESOURCE.openai.azure.com/"
+            f" (got {value!r}). {PORTAL_HINT}"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(
+            "AZURE_OPENAI_ENDPOINT must use https:// (plain http is only allowed for a local "
+            "test server on 127.0.0.1 or localhost); the key would travel in clear text."
+        )
+    # Azure's v1 samples use `{endpoint}/openai/v1/` as the base URL: accept it as pasted.
+    value = value.removesuffix(V1_SUFFIX)
+    path = urlsplit(value).path
+    if path.rstrip("/").endswith("/openai") or "/openai/" in path + "/":
+        raise ValueError(
+            "AZURE_OPENAI_ENDPOINT should be the resource URL only, without '/openai/...' "
+            "(e.g. https://YOUR-RESOURCE.openai.azure.com/; '.../openai/v1' is accepted too)."
+        )
+    return value
 
 
 def check_redis_url(url: str) -> None:
