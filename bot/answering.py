@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -98,6 +99,7 @@ class Answerer:
         messages = self._render(answer, log)
         ok = await thread.deliver(messages)
         log.step("post")
+        self.metrics.phase("slack_post", log.fields["post_ms"] / 1000)
         log.fields["parts"] = len(messages)
         return Outcome.OK if ok else Outcome.SLACK_ERROR
 
@@ -139,9 +141,11 @@ class Answerer:
         """The model call under the thread's lock; the answer and its bookkeeping are written in
         one round trip when it succeeds."""
         try:
+            waiting = time.perf_counter()
             async with self.store.turn(
                 msg.thread_id, settings.history_turns * 2, msg.ts, begun.lock, begun.lease
             ) as turn:
+                self.metrics.phase("queue_wait", time.perf_counter() - waiting)
                 answer = await self.threads.answer(
                     thread.client,
                     turn,

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.asyncio import Redis
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -50,6 +48,7 @@ from bot.slack_files import FileFetcher
 from bot.slack_identity import BotIdentity
 from bot.slack_people import People
 from bot.store import Keys, ThreadStore
+from bot.store.connect import connect
 from bot.store.deployments import RedisDeployments
 from bot.store.journal import TurnJournal
 from bot.thread_reader import ThreadReader
@@ -60,13 +59,10 @@ from bot.web import build_web_app
 
 log = logging.getLogger(__name__)
 
-REDIS_POOL_SIZE = 64
-"""redis-py's default async pool raises MaxConnectionsError past its limit; a blocking pool of a
-sensible size queues instead (the benchmark runs 1,000 turns in flight over it)."""
-
 
 def build_redis(settings: Settings) -> Redis:
-    """A real Redis for `REDIS_URL`, else an embedded in-memory one (fakeredis) with a warning."""
+    """A real Redis for `REDIS_URL` (one server or a cluster, `bot.store.connect`), else an
+    embedded in-memory one (fakeredis) with a warning."""
     if settings.redis_url is None:
         log.warning(
             "REDIS_URL is not set: using an embedded in-memory store. Thread history, dedup "
@@ -76,19 +72,11 @@ def build_redis(settings: Settings) -> Redis:
 
         fake: Redis = FakeAsyncRedis(decode_responses=True)
         return fake
-    pool = BlockingConnectionPool.from_url(
+    return connect(
         settings.redis_url.get_secret_value(),
-        max_connections=REDIS_POOL_SIZE,
-        timeout=5,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        health_check_interval=15,
-        decode_responses=True,
-        # redis-py's default retries with up to 10 s backoff; when Redis is down the user and
-        # /readyz should hear about it in well under Slack's 3 seconds instead.
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
+        cluster=settings.redis_cluster,
+        ca_file=settings.redis_ca_file,
     )
-    return Redis(connection_pool=pool)
 
 
 def build_transport() -> httpx.AsyncBaseTransport:

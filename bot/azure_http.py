@@ -37,6 +37,7 @@ class ClientObserver(Protocol):
 
     def retried(self, reason: str) -> None: ...
     def finished(self, seconds: float, outcome: str) -> None: ...
+    def first_token(self, seconds: float) -> None: ...
 
 
 class NoObserver:
@@ -44,6 +45,9 @@ class NoObserver:
         pass
 
     def finished(self, seconds: float, outcome: str) -> None:
+        pass
+
+    def first_token(self, seconds: float) -> None:
         pass
 
 

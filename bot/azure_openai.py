@@ -95,17 +95,25 @@ class AzureOpenAIClient:
             if on_delta is None:
                 result = await self._complete_once(messages, options)
             else:
-                result = await self._complete_streaming(messages, options, on_delta)
+                result = await self._complete_streaming(messages, options, on_delta, started)
             outcome = "ok"
             return result
         finally:
             self._http.observer.finished(time.perf_counter() - started, outcome)
 
     async def _complete_streaming(
-        self, messages: Sequence[Message], options: ChatOptions, on_delta: DeltaCallback
+        self,
+        messages: Sequence[Message],
+        options: ChatOptions,
+        on_delta: DeltaCallback,
+        started: float,
     ) -> ChatResult:
+        first = True
         async for item in self.stream(messages, options):
             if isinstance(item, str):
+                if first:
+                    self._http.observer.first_token(time.perf_counter() - started)
+                    first = False
                 await on_delta(item)
             else:
                 return item

@@ -19,6 +19,7 @@ from bot.chat_types import Message
 from bot.errors import BotError, ConfigError
 from bot.formatting import usage_text
 from bot.settings import Settings, load_settings
+from bot.settings_checks import SlackMode
 
 EXIT_OK, EXIT_API, EXIT_CONFIG = 0, 1, 2
 
@@ -127,8 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # The Slack modes check their tokens with every other setting, so one run lists all problems.
+    modes: dict[str | None, SlackMode] = {None: "auto", "serve": "http", "socket": "socket"}
     try:
-        settings = load_settings()
+        settings = load_settings(slack=modes.get(args.command))
         logging.getLogger().setLevel(settings.bot_log_level)
         for name in LEVEL_CHECKING_LOGGERS:
             logging.getLogger(name).setLevel(settings.bot_log_level)
@@ -150,7 +153,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger().setLevel(logging.WARNING)
             return asyncio.run(_ask(settings, args))
         command = args.command or ("socket" if settings.slack_app_token else "serve")
-        settings.require_slack(socket_mode=command == "socket")
         from bot import server
 
         if command == "socket":

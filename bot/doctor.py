@@ -18,6 +18,7 @@ from bot.errors import REDIS_ERRORS, AzureOpenAIError, ReasoningBudgetExhausted
 from bot.manifest import bot_scopes
 from bot.settings import Settings
 from bot.slack_app import SCOPE_PURPOSES
+from bot.store.connect import describe, info_per_node
 
 SAFE_POLICIES = ("noeviction",)
 """Every key the bot writes has a TTL, so volatile-* policies evict history as readily as
@@ -165,8 +166,8 @@ async def check_redis(settings: Settings, redis: Redis) -> list[Check]:
         ]
     try:
         await redis.ping()
-        server = await redis.info("server")
-        memory = await redis.info("memory")
+        nodes = await info_per_node(redis, "server")
+        memories = await info_per_node(redis, "memory")
     except REDIS_ERRORS as exc:
         return [
             Check(
@@ -177,9 +178,21 @@ async def check_redis(settings: Settings, redis: Redis) -> list[Check]:
                 "server is running and reachable from here",
             )
         ]
-    checks = [Check("redis", True, f"reachable, version {server.get('redis_version', '?')}")]
-    policy = str(memory.get("maxmemory_policy", "noeviction"))
-    limit = int(memory.get("maxmemory", 0) or 0)
+    kind = describe(redis, settings.redis_url.get_secret_value())
+    if len(nodes) > 1:
+        kind = kind.replace("cluster", f"cluster of {len(nodes)} masters")
+    version = nodes[0].get("redis_version", "?")
+    checks = [Check("redis", True, f"reachable ({kind}), version {version}")]
+    # The weakest node's policy and limit speak for the whole cluster.
+    risky = [
+        m
+        for m in memories
+        if int(m.get("maxmemory", 0) or 0)
+        and str(m.get("maxmemory_policy", "noeviction")) not in SAFE_POLICIES
+    ]
+    worst = (risky or memories)[0]
+    policy = str(worst.get("maxmemory_policy", "noeviction"))
+    limit = int(worst.get("maxmemory", 0) or 0)
     if limit and policy not in SAFE_POLICIES:
         checks.append(
             Check(

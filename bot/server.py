@@ -66,7 +66,7 @@ def run_socket_mode(settings: Settings) -> int:
 async def _socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    assert settings.slack_app_token is not None  # checked by Settings.require_slack
+    assert settings.slack_app_token is not None  # checked by load_settings(slack=...)
     bot = build_slack_bot(settings, socket_mode=True)
     await bot.start()
     tune_gc()

@@ -8,36 +8,28 @@ for the first time.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot import settings_checks as checks
 from bot.errors import ConfigError
+from bot.settings_checks import PORTAL_HINT, V1_SUFFIX, SlackMode
 
 ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 """How long a reasoning deployment (o-series, gpt-5) thinks before it answers."""
 
 DEFAULT_API_VERSION = "2024-10-21"
-V1_SUFFIX = "/openai/v1"
 """The latest GA api-version of the deployment API (the GA chain is 2023-05-15, 2024-02-01,
 2024-06-01, 2024-10-21)."""
-
-_PORTAL_HINT = (
-    "Find it in the Azure portal: open your Azure OpenAI resource, then "
-    "Resource Management > Keys and Endpoint."
-)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Settings(BaseSettings):
@@ -54,18 +46,23 @@ class Settings(BaseSettings):
     azure_openai_deployment: str = "gpt-35-turbo"
     azure_openai_api_version: str = DEFAULT_API_VERSION
     """A dated api-version (the deployment API), or `v1` (Azure's v1 API, no api-version)."""
-    azure_openai_auth: Literal["key", "entra"] = "key"
+    azure_openai_auth: Literal["key", "entra"] = Field(default="key", validate_default=True)
     """`entra`: tokens from azure-identity's DefaultAzureCredential instead of a key."""
     azure_openai_timeout: float = Field(default=60.0, gt=0)
     azure_openai_max_retries: int = Field(default=3, ge=0, le=10)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
-    slack_app_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = Field(default=None, validate_default=True)
     slack_api_url: str = "https://slack.com/api/"
 
     redis_url: SecretStr | None = None
     """May carry a password (`redis://:pw@host`), hence secret."""
+    redis_cluster: bool | None = None
+    """Redis Cluster (true) or one server (false); unset: asked from the server at start."""
+    redis_ca_file: str | None = Field(default=None, validate_default=True)
+    """PEM file of the CA that signed the Redis server's certificate (rediss:// only); unset:
+    the system's trusted CAs (enough for Azure Cache for Redis)."""
 
     bot_slash_command: str = "/gpt"
     bot_admin_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
@@ -108,6 +105,8 @@ class Settings(BaseSettings):
         "slack_signing_secret",
         "slack_app_token",
         "redis_url",
+        "redis_cluster",
+        "redis_ca_file",
         "bot_temperature",
         "bot_top_p",
         "bot_reasoning_effort",
@@ -115,8 +114,10 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
-        # `KEY=` in a .env file means "not set", not "the empty key".
-        return None if isinstance(value, str) and not value.strip() else value
+        # `KEY=` in a .env file means "not set", not "the empty key"; nor does `xoxb-`.
+        if isinstance(value, str) and (not value.strip() or value.strip() in checks.PLACEHOLDERS):
+            return None
+        return value
 
     @field_validator("bot_admin_user_ids", mode="before")
     @classmethod
@@ -138,34 +139,7 @@ class Settings(BaseSettings):
     @field_validator("azure_openai_endpoint")
     @classmethod
     def _check_endpoint(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError(
-                "AZURE_OPENAI_ENDPOINT is not set. It looks like "
-                f"https://YOUR-RESOURCE.openai.azure.com/. {_PORTAL_HINT}"
-            )
-        # The quickstart's endpoint ends in '/'; joining it naively gives '//openai' and a 404.
-        value = value.rstrip("/")
-        parts = urlsplit(value)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError(
-                f"AZURE_OPENAI_ENDPOINT must be a URL such as https://YOUR-RESOURCE.openai.azure.com/"
-                f" (got {value!r}). {_PORTAL_HINT}"
-            )
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise ValueError(
-                "AZURE_OPENAI_ENDPOINT must use https:// (plain http is only allowed for a local "
-                "test server on 127.0.0.1 or localhost); the key would travel in clear text."
-            )
-        # Azure's v1 samples use `{endpoint}/openai/v1/` as the base URL: accept it as pasted.
-        value = value.removesuffix(V1_SUFFIX)
-        path = urlsplit(value).path
-        if path.rstrip("/").endswith("/openai") or "/openai/" in path + "/":
-            raise ValueError(
-                "AZURE_OPENAI_ENDPOINT should be the resource URL only, without '/openai/...' "
-                "(e.g. https://YOUR-RESOURCE.openai.azure.com/; '.../openai/v1' is accepted too)."
-            )
-        return value
+        return checks.check_endpoint(value)
 
     @field_validator("azure_openai_deployment", "azure_openai_api_version")
     @classmethod
@@ -193,17 +167,51 @@ class Settings(BaseSettings):
             raise ValueError("BOT_SLASH_COMMAND must look like /gpt")
         return value
 
-    @model_validator(mode="after")
-    def _need_some_azure_auth(self) -> Settings:
-        if self.azure_openai_auth == "entra":
-            return self  # the credential is found (or not) when the first token is needed
-        if self.azure_openai_key is None and self.azure_openai_ad_token is None:
+    @field_validator("azure_openai_auth")
+    @classmethod
+    def _need_some_azure_auth(cls, value: str, info: ValidationInfo) -> str:
+        # A field validator run on the default too, not a model validator, so that it is listed
+        # with every other problem (a model validator only runs once all fields are valid).
+        if value == "entra":
+            return value  # the credential is found (or not) when the first token is needed
+        if (
+            info.data.get("azure_openai_key") is None
+            and info.data.get("azure_openai_ad_token") is None
+        ):
             raise ValueError(
                 "AZURE_OPENAI_KEY is not set. Use KEY1 or KEY2 of your resource. "
-                + _PORTAL_HINT
+                + PORTAL_HINT
                 + " Or set AZURE_OPENAI_AUTH=entra to use a managed identity instead of a key."
             )
-        return self
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _slack_mode_needs(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        mode = checks.SLACK_MODE.get()
+        if mode is not None:
+            present = {k for k, v in info.data.items() if k.startswith("slack_") and v is not None}
+            missing = checks.slack_requirements(
+                mode, present | ({"slack_app_token"} if value is not None else set())
+            )
+            if missing:
+                raise ValueError("\n".join(missing))
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            checks.check_redis_url(value.get_secret_value())
+        return value
+
+    @field_validator("redis_ca_file")
+    @classmethod
+    def _ca_file_for_tls(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            url = info.data.get("redis_url")
+            checks.check_ca_file(value, url.get_secret_value() if url else None)
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -218,34 +226,23 @@ class Settings(BaseSettings):
 
     def require_slack(self, *, socket_mode: bool) -> None:
         """Fail with the fix when a Slack mode lacks its tokens."""
-        missing: list[str] = []
-        if self.slack_bot_token is None:
-            missing.append(
-                "SLACK_BOT_TOKEN (xoxb-..., from your Slack app's OAuth & Permissions page)"
-            )
-        if socket_mode and self.slack_app_token is None:
-            missing.append(
-                "SLACK_APP_TOKEN (xapp-..., Basic Information > App-Level Tokens, "
-                "scope connections:write)"
-            )
-        if not socket_mode and self.slack_signing_secret is None:
-            missing.append("SLACK_SIGNING_SECRET (Basic Information > App Credentials)")
+        present = {name for name in checks.SLACK_TOKENS if getattr(self, name) is not None}
+        missing = checks.slack_requirements("socket" if socket_mode else "http", present)
         if missing:
-            raise ConfigError("Missing settings: " + "; ".join(missing) + ".")
+            raise ConfigError("Missing settings:\n  " + "\n  ".join(missing))
 
     @property
     def history_ttl_seconds(self) -> int:
         return int(self.bot_history_ttl_days * 86_400)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build `Settings` or raise `ConfigError` whose message lists every problem and its fix."""
+def load_settings(*, slack: SlackMode | None = None, **overrides: object) -> Settings:
+    """Build `Settings` or raise `ConfigError` whose message lists every problem and its fix;
+    with `slack`, the tokens that Slack mode needs are checked too, in the same list."""
+    mode = checks.SLACK_MODE.set(slack)
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]).upper()
-            message = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{name}: {message}" if name and not message.startswith(name) else message)
-        raise ConfigError("Configuration problem:\n  " + "\n  ".join(lines)) from None
+        raise ConfigError(checks.problems_text(exc)) from None
+    finally:
+        checks.SLACK_MODE.reset(mode)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl
@@ -192,7 +193,9 @@ def build_web_app(
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == EVENTS_PATH:
+            started = time.perf_counter()
             await events(scope, receive, send)
+            metrics.phase("ack", time.perf_counter() - started)
         else:
             await rest(scope, receive, send)  # health, metrics, 404s and the lifespan
 

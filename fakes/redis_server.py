@@ -1,4 +1,5 @@
-"""A real `redis-server` on a free loopback port, for the tests and the benchmark."""
+"""A real `redis-server` on a free loopback port, for the tests and the benchmark; optionally with
+TLS only (no plain port) or as a Redis Cluster node (`fakes.redis_cluster` joins three)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,58 @@ import time
 import redis
 
 from fakes.server_thread import free_port
+from fakes.tls import TlsFiles
 
 
 class RedisServer:
-    """A `redis-server` process on a free loopback port, with no persistence."""
+    """A `redis-server` process on a free loopback port, with no persistence. With `tls`, the
+    port speaks TLS only (the server's certificate is `tls.cert`; clients need no certificate of
+    their own) and `url` is `rediss://`."""
 
-    def __init__(self, *extra_args: str) -> None:
+    def __init__(
+        self, *extra_args: str, tls: TlsFiles | None = None, cluster: bool = False
+    ) -> None:
         self.extra_args = extra_args
+        self.tls = tls
+        self.cluster = cluster
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.bus_port = free_port() if cluster else 0
+        scheme = "rediss" if tls else "redis"
+        self.url = f"{scheme}://127.0.0.1:{self.port}/0"
         self._dir = ""
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def _args(self) -> list[str]:
+        if self.tls is None:
+            args = ["--port", str(self.port)]
+        else:
+            args = [
+                "--port",
+                "0",
+                "--tls-port",
+                str(self.port),
+                "--tls-cert-file",
+                self.tls.cert,
+                "--tls-key-file",
+                self.tls.key,
+                "--tls-ca-cert-file",
+                self.tls.ca_cert,
+                "--tls-auth-clients",
+                "no",
+            ]
+            if self.cluster:
+                args += ["--tls-cluster", "yes"]
+        if self.cluster:
+            # The bus port defaults to port + 10,000, which may be taken or past 65,535.
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+            args += ["--cluster-port", str(self.bus_port)]
+        return args
+
+    def client(self) -> redis.Redis:
+        """A synchronous client of this server (trusting its CA when it speaks TLS)."""
+        if self.tls is None:
+            return redis.Redis(port=self.port)
+        return redis.Redis(port=self.port, ssl=True, ssl_ca_certs=self.tls.ca_cert)
 
     def start(self) -> None:
         """Start (or restart after `stop`) the server; its working directory is new each time."""
@@ -28,8 +70,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [
                 "redis-server",
-                "--port",
-                str(self.port),
+                *self._args(),
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -45,14 +86,14 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port)
+        client = self.client()
         deadline = time.monotonic() + 10
         while True:
             try:
                 client.ping()
                 break
             except redis.ConnectionError:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise
                 time.sleep(0.02)
         client.close()
@@ -65,6 +106,6 @@ class RedisServer:
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def flush(self) -> None:
-        client = redis.Redis(port=self.port)
+        client = self.client()
         client.flushall()
         client.close()

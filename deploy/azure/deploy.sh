@@ -11,7 +11,7 @@
 #   bash deploy/azure/deploy.sh
 #
 # With a key instead: AZURE_OPENAI_AUTH=key (the default) and AZURE_OPENAI_KEY=... ; the key is
-# kept as a Container Apps secret.
+# kept as a Container Apps secret. REDIS_SHARDS=3 gives a clustered Premium cache instead of Basic.
 set -euo pipefail
 
 : "${RG:?set RG, the resource group}"
@@ -36,8 +36,17 @@ az group create --name "$RG" --location "$LOCATION" --output none
 
 # Azure Cache for Redis: TLS only (port 6380). noeviction, because every key the bot writes has a
 # TTL and the default volatile-lru would silently drop thread history when memory runs out.
+# REDIS_SHARDS=N (2 or more) makes it a Premium cache with clustering (the OSS cluster policy);
+# the bot then runs in Redis Cluster mode (REDIS_CLUSTER=true below).
+if [ "${REDIS_SHARDS:-1}" -gt 1 ]; then
+  redis_size=(--sku Premium --vm-size p1 --shard-count "$REDIS_SHARDS")
+  REDIS_CLUSTER=true
+else
+  redis_size=(--sku Basic --vm-size c0)
+  REDIS_CLUSTER=false
+fi
 az redis create --resource-group "$RG" --name "$REDIS" --location "$LOCATION" \
-  --sku Basic --vm-size c0 --minimum-tls-version 1.2 \
+  "${redis_size[@]}" --minimum-tls-version 1.2 \
   --redis-configuration '{"maxmemory-policy": "noeviction"}' --output none
 REDIS_HOST=$(az redis show -g "$RG" -n "$REDIS" --query hostName -o tsv)
 REDIS_KEY=$(az redis list-keys -g "$RG" -n "$REDIS" --query primaryKey -o tsv)
@@ -54,7 +63,7 @@ env_vars=("AZURE_OPENAI_ENDPOINT=${AZURE_OPENAI_ENDPOINT}"
           "AZURE_OPENAI_AUTH=${AZURE_OPENAI_AUTH}"
           "SLACK_BOT_TOKEN=secretref:slack-bot-token"
           "SLACK_SIGNING_SECRET=secretref:slack-signing-secret"
-          "REDIS_URL=secretref:redis-url" "PORT=3000")
+          "REDIS_URL=secretref:redis-url" "REDIS_CLUSTER=${REDIS_CLUSTER}" "PORT=3000")
 identity=()
 if [ "$AZURE_OPENAI_AUTH" = "entra" ]; then
   # A system-assigned identity: Container Apps sets IDENTITY_ENDPOINT/IDENTITY_HEADER, which
