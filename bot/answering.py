@@ -3,9 +3,10 @@ lock, and what the thread shows for it.
 
 Order of a turn, once admitted: a duplicate delivery, a follow-up in a channel with follow-ups
 off, an empty mention and a user over quota end here with no Azure call (the last two with a
-notice). Otherwise the placeholder appears, the conversation runs under the thread's lock (the
-answer streaming into the placeholder where the channel and api-version allow), and the answer
-replaces the placeholder, with its usage line. A failure becomes its one sentence in the thread
+notice). Otherwise the working signal appears (Slack's status line, or a placeholder message
+where the workspace refuses it: `bot.slack_thread`), the conversation runs under the thread's
+lock (the answer streaming into its message where the channel and api-version allow), and the
+answer is posted or replaces the placeholder, with its usage line. A failure becomes its one sentence in the thread
 and saves nothing, so asking again works.
 """
 

@@ -51,6 +51,7 @@ from bot.slack_people import People
 from bot.store import Claims, Keys, ThreadStore
 from bot.store.deployments import RedisDeployments
 from bot.thread_reader import ThreadReader
+from bot.thread_status import ThreadStatus
 from bot.thread_turn import ThreadAnswerer, supports_images
 from bot.turns import TurnRunner
 from bot.usage import UsageLedger
@@ -294,6 +295,7 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         metrics=metrics,
         progress_client=progress_client,
         log_content=settings.bot_log_content,
+        status=ThreadStatus(core.redis, core.keys),
     )
     commands = Commands(
         config=config,

@@ -7,7 +7,10 @@
   `apps.connections.open`), else `{"ok": false, "error": "invalid_auth"}` with HTTP 200.
 * chat.postMessage enforces the limits that bite LLM answers: markdown blocks ≤ 12,000 characters
   in total, ≤ 50 blocks, `markdown_text` not combined with `text`/`blocks`, `text` ≤ 40,000.
-* Faults are queued per method: an HTTP 429 with an integer `Retry-After`, a 5xx, or an error code.
+* Faults are queued per method: an HTTP 429 with an integer `Retry-After`, a 5xx, or an error code;
+  `refuse()` makes a method answer one error every time (a workspace that does not allow it).
+* `assistant.threads.setStatus` keeps each thread's status line (`statuses`); a reply the bot
+  posts in that thread clears it, as Slack does.
 * Every call is recorded (`calls`, `calls_to()`), and so are Socket Mode connections and acks;
   `thread()` gives the bot's messages in a thread as they finally look.
 """
@@ -109,6 +112,10 @@ class FakeSlack:
         self.replies_page_cap: int | None = None
         """The most messages one conversations.replies page holds (Slack's `limit` else)."""
         self._faults: dict[str, list[SlackFault]] = {}
+        self.refusals: dict[str, str] = {}
+        """method → the error it always answers (`refuse()`)."""
+        self.statuses: dict[tuple[str, str], str] = {}
+        """(channel, thread_ts) → the status line shown under that thread ("" = none)."""
         self._lock = threading.Lock()
         self._ts = 1_700_000_000_000_000
         self.sockets: list[web.WebSocketResponse] = []
@@ -134,6 +141,8 @@ class FakeSlack:
             self.calls.clear()
             self.messages.clear()
             self._faults.clear()
+            self.refusals.clear()
+            self.statuses.clear()
             self.socket_acks.clear()
             self.socket_connections = 0
             self.users = dict(DEFAULT_USERS)
@@ -201,6 +210,11 @@ class FakeSlack:
         with self._lock:
             self._faults.setdefault(method, []).extend(faults)
 
+    def refuse(self, method: str, error: str) -> None:
+        """Answer every call of `method` with `{"ok": false, "error": error}` until `clear()`."""
+        with self._lock:
+            self.refusals[method] = error
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -248,6 +262,8 @@ class FakeSlack:
         expected = self.app_token if method == "apps.connections.open" else self.token
         if auth != f"Bearer {expected}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method in self.refusals:
+            return web.json_response({"ok": False, "error": self.refusals[method]})
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": True})
@@ -310,6 +326,8 @@ class FakeSlack:
         message["versions"] = [(message["created_at"], message_text(message))]
         with self._lock:
             self.messages[(args["channel"], ts)] = message
+            if args.get("thread_ts") and (args["channel"], args["thread_ts"]) in self.statuses:
+                self.statuses[(args["channel"], args["thread_ts"])] = ""  # a reply clears it
         return {"ok": True, "channel": args["channel"], "ts": ts, "message": message}
 
     def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -332,6 +350,16 @@ class FakeSlack:
                 message["metadata"] = _json_arg(args.get("metadata"))
             message["versions"].append((time.monotonic(), message_text(message)))
         return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def _m_assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The status line under a thread (`status` "" clears it); at most 10 loading messages."""
+        channel, thread_ts = args.get("channel_id"), args.get("thread_ts")
+        loading = _json_arg(args.get("loading_messages")) or []
+        if not channel or not thread_ts or "status" not in args or len(loading) > 10:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            self.statuses[(str(channel), str(thread_ts))] = str(args["status"])
+        return {"ok": True}
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "message_ts": self._next_ts()}

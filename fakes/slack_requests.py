@@ -28,10 +28,13 @@ def new_ts() -> str:
     return f"{1_710_000_000 + n}.{n % 1_000_000:06d}"
 
 
-def envelope(event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+def envelope(
+    event: dict[str, Any], event_id: str | None = None, *, team: str = TEAM
+) -> dict[str, Any]:
+    """The Events API envelope of `event`, for the workspace `team`."""
     return {
         "token": "legacy-verification-token",
-        "team_id": TEAM,
+        "team_id": team,
         "api_app_id": "A0000APP1",
         "event": event,
         "type": "event_callback",
@@ -40,7 +43,7 @@ def envelope(event: dict[str, Any], event_id: str | None = None) -> dict[str, An
         "authorizations": [
             {
                 "enterprise_id": None,
-                "team_id": TEAM,
+                "team_id": team,
                 "user_id": BOT_USER,
                 "is_bot": True,
                 "is_enterprise_install": False,

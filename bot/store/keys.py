@@ -19,6 +19,7 @@ cluster without cross-slot commands.
 | ``{p}v1:usage:<team>:<YYYYMMDD>``   | hash   | the day's token counters (see `bot.usage`)    | 90 days              |
 | ``{p}v1:person:<team>:<user>``      | string | a person's display name (`users.info`)        | about a day          |
 | ``{p}v1:deploy:<endpoint>:<name>``  | hash   | what a deployment takes: reasoning, model     | 7 days, per finding  |
+| ``{p}v1:nostatus:<team>``           | string | Slack's refusal of the thread status line     | a day                |
 
 ``<thread>`` is an opaque id chosen by the caller: ``team:channel:thread_ts`` for Slack,
 ``cli:NAME`` for ``python -m bot ask --thread NAME``. A message's id is its Slack ts (fixed width,
@@ -73,6 +74,9 @@ class Keys:
 
     def person(self, team: str, user: str) -> str:
         return f"{self.base}person:{team}:{user}"
+
+    def status_refused(self, team: str) -> str:
+        return f"{self.base}nostatus:{team}"
 
     def deployment(self, endpoint: str, name: str) -> str:
         digest = hashlib.sha256(endpoint.encode()).hexdigest()[:16]
