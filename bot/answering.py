@@ -20,6 +20,7 @@ from dataclasses import replace
 from bot.admission import Admission, Begun
 from bot.conversation import TurnSettings
 from bot.errors import BotError, StreamInterrupted
+from bot.feedback import with_feedback
 from bot.formatting import NOTICE_EVENT, SlackMessage, notice, render_answer
 from bot.incoming import Incoming
 from bot.live_message import LiveMessage
@@ -168,7 +169,9 @@ class Answerer:
         if reply.result.finish_reason == "content_filter":
             notes.append("the rest was blocked by the content filter")
         notes += answer.notes
-        return render_answer(reply.text, reply.usage, reply.result.deployment, notes)
+        messages = render_answer(reply.text, reply.usage, reply.result.deployment, notes)
+        messages[-1] = with_feedback(messages[-1], reply.result.deployment)  # 👍/👎 on the last
+        return messages
 
 
 def _failure(exc: BotError, settings: TurnSettings) -> list[SlackMessage]:

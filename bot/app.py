@@ -39,6 +39,7 @@ from bot.channel_config import ConfigStore
 from bot.channel_settings import ChannelSettings, environment_layer, environment_turn_settings
 from bot.commands import Commands
 from bot.conversation import Conversation, TurnSettings
+from bot.feedback import Feedback, FeedbackStore
 from bot.message_events import Recorder
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
@@ -297,11 +298,13 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         log_content=settings.bot_log_content,
         status=ThreadStatus(core.redis, core.keys),
     )
+    votes = FeedbackStore(core.redis, core.keys)
     commands = Commands(
         config=config,
         ledger=ledger,
         admins=AdminCheck(settings.bot_admin_user_ids),
         command=settings.bot_slash_command,
+        feedback=votes,
     )
     client = build_slack_client(settings)
     identity = BotIdentity(client)
@@ -309,7 +312,10 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
     signing_secret = None if socket_mode or secret is None else secret.get_secret_value()
     events = Events(runner, client, signing_secret, identity, Recorder(core.store, metrics))
     bolt = build_bolt_app(
-        client=client, events=events, signing_secret=signing_secret, extra=[commands.register]
+        client=client,
+        events=events,
+        signing_secret=signing_secret,
+        extra=[commands.register, Feedback(votes, metrics).register],
     )
     return SlackBot(
         core, metrics, client, runner, bolt, events, identity, files_http, progress_client

@@ -47,6 +47,12 @@ class Metrics:
             ["action"],
             registry=self.registry,
         )
+        self.feedback = Counter(
+            "slackgpt_feedback",
+            "Votes on answers recorded (new or changed), by vote",
+            ["vote"],
+            registry=self.registry,
+        )
         self.slack_retries = Counter(
             "slackgpt_slack_redeliveries",
             "Requests carrying X-Slack-Retry-Num",

@@ -6,7 +6,9 @@
 * `Authorization: Bearer <token>` must be the configured bot token (or the app token for
   `apps.connections.open`), else `{"ok": false, "error": "invalid_auth"}` with HTTP 200.
 * chat.postMessage enforces the limits that bite LLM answers: markdown blocks ≤ 12,000 characters
-  in total, ≤ 50 blocks, `markdown_text` not combined with `text`/`blocks`, `text` ≤ 40,000.
+  in total, ≤ 50 blocks, `markdown_text` not combined with `text`/`blocks`, `text` ≤ 40,000; and
+  the shape of a `context_actions` block (1–5 elements; `feedback_buttons` with both buttons,
+  each a plain_text `text` ≤ 75 characters and a `value` ≤ 2,000).
 * Faults are queued per method: an HTTP 429 with an integer `Retry-After`, a 5xx, or an error code;
   `refuse()` makes a method answer one error every time (a workspace that does not allow it).
 * `assistant.threads.setStatus` keeps each thread's status line (`statuses`); a reply the bot
@@ -43,6 +45,20 @@ DEFAULT_USERS: dict[str, dict[str, Any]] = {
 """The people the tests' events come from by default (`fakes.slack_requests`)."""
 
 
+_clock = threading.Lock()
+_last_ts = 0
+
+
+def next_ts() -> str:
+    """A message ts as Slack makes them: the time it was posted, in epoch seconds with six
+    decimals (ten digits before the dot, so text order is time order). Unique and increasing
+    across the fake and the tests' events, so a thread's messages sort as they were written."""
+    global _last_ts
+    with _clock:
+        _last_ts = max(_last_ts + 100, int(time.time() * 1_000_000))
+        return f"{_last_ts // 1_000_000}.{_last_ts % 1_000_000:06d}"
+
+
 @dataclass
 class Call:
     method: str
@@ -76,6 +92,32 @@ def message_text(message: dict[str, Any]) -> str:
     if parts:
         return "\n".join(parts)
     return str(message.get("markdown_text") or message.get("text") or "")
+
+
+def _feedback_buttons_ok(element: dict[str, Any]) -> bool:
+    buttons = [element.get("positive_button"), element.get("negative_button")]
+    return len(str(element.get("action_id") or "")) <= 255 and all(
+        isinstance(b, dict)
+        and (b.get("text") or {}).get("type") == "plain_text"
+        and 0 < len(str((b.get("text") or {}).get("text") or "")) <= 75
+        and 0 < len(str(b.get("value") or "")) <= 2000
+        and len(str(b.get("accessibility_label") or "")) <= 75
+        for b in buttons
+    )
+
+
+def _context_actions_ok(block: dict[str, Any]) -> bool:
+    """Block Kit's `context_actions`: 1–5 `feedback_buttons` / `icon_button` elements."""
+    elements = block.get("elements") or []
+    if not 1 <= len(elements) <= 5:
+        return False
+    for element in elements:
+        kind = element.get("type")
+        if kind == "feedback_buttons" and not _feedback_buttons_ok(element):
+            return False
+        if kind not in ("feedback_buttons", "icon_button"):
+            return False
+    return True
 
 
 def _json_arg(value: Any) -> Any:
@@ -117,7 +159,6 @@ class FakeSlack:
         self.statuses: dict[tuple[str, str], str] = {}
         """(channel, thread_ts) → the status line shown under that thread ("" = none)."""
         self._lock = threading.Lock()
-        self._ts = 1_700_000_000_000_000
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict[str, Any]] = []
         self.socket_connections = 0
@@ -229,9 +270,7 @@ class FakeSlack:
         return sorted(found, key=lambda m: m["ts"])
 
     def _next_ts(self) -> str:
-        with self._lock:
-            self._ts += 100
-            return f"{self._ts // 1_000_000}.{self._ts % 1_000_000:06d}"
+        return next_ts()
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -297,6 +336,10 @@ class FakeSlack:
                 return "invalid_blocks"
             if _markdown_total(blocks) > 12_000:
                 return "msg_blocks_too_long"
+            if any(
+                b.get("type") == "context_actions" and not _context_actions_ok(b) for b in blocks
+            ):
+                return "invalid_blocks"
         if len(str(args.get("markdown_text") or "")) > 12_000:
             return "msg_too_long"
         if len(str(args.get("text") or "")) > 40_000:
@@ -362,6 +405,12 @@ class FakeSlack:
         return {"ok": True}
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Shown to `user` only; it is not stored in the channel (nor in `thread()`)."""
+        if not args.get("channel") or not args.get("user"):
+            return {"ok": False, "error": "invalid_arguments"}
+        problem = self._check_content(args)
+        if problem:
+            return {"ok": False, "error": problem}
         return {"ok": True, "message_ts": self._next_ts()}
 
     def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:

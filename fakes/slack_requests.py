@@ -6,14 +6,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import json
 import time
 from typing import Any
+from urllib.parse import urlencode
 
-from fakes.slack import BOT_USER, TEAM
+from fakes.slack import APP_ID, BOT_ID, BOT_USER, TEAM, next_ts
 
 SIGNING_SECRET = "fake-signing-secret-8c1f"
 _ids = itertools.count(1)
-_ts = itertools.count(1)
 
 
 def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
@@ -23,9 +24,8 @@ def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
 
 
 def new_ts() -> str:
-    """A Slack message ts: always 10 digits, a dot and 6 digits, so text order is time order."""
-    n = next(_ts)
-    return f"{1_710_000_000 + n}.{n % 1_000_000:06d}"
+    """A Slack message ts (`fakes.slack.next_ts`: now, unique, in time order)."""
+    return next_ts()
 
 
 def envelope(
@@ -156,3 +156,64 @@ def message_deleted(original: dict[str, Any]) -> dict[str, Any]:
         "deleted_ts": original["ts"],
         "previous_message": {k: v for k, v in original.items() if k != "channel"},
     }
+
+
+def click_feedback(
+    message: dict[str, Any], *, user: str = "U0000USER", positive: bool = True, team: str = TEAM
+) -> dict[str, Any]:
+    """The `block_actions` payload Slack sends when `user` clicks 👍 (or 👎) on the feedback
+    buttons of `message` (a message as the fake stored it): the action's id and value are read
+    from the message's own `context_actions` block."""
+    element = next(
+        e
+        for b in message.get("blocks") or []
+        if b.get("type") == "context_actions"
+        for e in b["elements"]
+        if e.get("type") == "feedback_buttons"
+    )
+    button = element["positive_button" if positive else "negative_button"]
+    channel, ts, thread_ts = message["channel"], message["ts"], message.get("thread_ts")
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": "pat", "name": "pat", "team_id": team},
+        "api_app_id": APP_ID,
+        "token": "legacy-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": ts,
+            "channel_id": channel,
+            "is_ephemeral": False,
+            "thread_ts": thread_ts,
+        },
+        "trigger_id": f"{next(_ids)}.{int(time.time())}.f00dfeed",
+        "team": {"id": team, "domain": "fake"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": "general"},
+        "message": {
+            "type": "message",
+            "user": BOT_USER,
+            "bot_id": BOT_ID,
+            "text": message.get("text"),
+            "ts": ts,
+            "thread_ts": thread_ts,
+            "blocks": message.get("blocks"),
+        },
+        "state": {"values": {}},
+        "response_url": f"https://hooks.slack.com/actions/{team}/1/x",
+        "actions": [
+            {
+                "type": "feedback_buttons",
+                "action_id": element["action_id"],
+                "block_id": "feedback",
+                "value": button["value"],
+                "text": button["text"],
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+def interactivity_form(payload: dict[str, Any]) -> str:
+    """An interactivity request body as Slack posts it: form-encoded `payload=<JSON>`."""
+    return urlencode({"payload": json.dumps(payload)})

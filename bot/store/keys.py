@@ -20,6 +20,7 @@ cluster without cross-slot commands.
 | ``{p}v1:person:<team>:<user>``      | string | a person's display name (`users.info`)        | about a day          |
 | ``{p}v1:deploy:<endpoint>:<name>``  | hash   | what a deployment takes: reasoning, model     | 7 days, per finding  |
 | ``{p}v1:nostatus:<team>``           | string | Slack's refusal of the thread status line     | a day                |
+| ``{p}v1:feedback:<team>:<YYYYMMDD>``| hash   | the day's 👍/👎 votes and counts (`bot.feedback`) | 90 days          |
 
 ``<thread>`` is an opaque id chosen by the caller: ``team:channel:thread_ts`` for Slack,
 ``cli:NAME`` for ``python -m bot ask --thread NAME``. A message's id is its Slack ts (fixed width,
@@ -77,6 +78,9 @@ class Keys:
 
     def status_refused(self, team: str) -> str:
         return f"{self.base}nostatus:{team}"
+
+    def feedback_day(self, team: str, day: dt.date) -> str:
+        return f"{self.base}feedback:{team}:{day:%Y%m%d}"
 
     def deployment(self, endpoint: str, name: str) -> str:
         digest = hashlib.sha256(endpoint.encode()).hexdigest()[:16]
