@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 from bot.admins import AdminCheck
 from bot.admission import Admission
 from bot.answering import Answerer
+from bot.assistant import AssistantPane
 from bot.azure_auth import EntraTokens
 from bot.azure_deployments import InMemoryDeployments
 from bot.azure_openai import (
@@ -36,6 +37,7 @@ from bot.azure_openai import (
     supports_stream_usage,
 )
 from bot.channel_config import ConfigStore
+from bot.channel_digest import ChannelDigest
 from bot.channel_settings import ChannelSettings, environment_layer, environment_turn_settings
 from bot.commands import Commands
 from bot.conversation import Conversation, TurnSettings
@@ -256,6 +258,40 @@ def config_defaults(settings: Settings) -> ChannelSettings:
     return environment_layer(settings)
 
 
+def build_pane(settings: Settings, core: Core, metrics: Metrics, people: People) -> AssistantPane:
+    """The assistant pane: its Bolt listeners, and what its threads' turns add to a prompt."""
+    return AssistantPane(
+        redis=core.redis,
+        keys=core.keys,
+        claims=Claims(core.keys),
+        digest=ChannelDigest(people),
+        prompts=settings.bot_suggested_prompts,
+        ttl_seconds=settings.history_ttl_seconds,
+        metrics=metrics,
+    )
+
+
+def build_threads(
+    settings: Settings,
+    core: Core,
+    people: People,
+    files_http: httpx.AsyncClient,
+    surroundings: AssistantPane,
+) -> ThreadAnswerer:
+    """The model's part of a Slack turn: the room's context, the thread read once."""
+    return ThreadAnswerer(
+        store=core.store,
+        room=Room(
+            people=people,
+            files=FileFetcher(files_http, max_text_bytes=settings.bot_file_max_bytes),
+        ),
+        reader=ThreadReader(),
+        conversation=core.conversation,
+        images_supported=supports_images(settings.azure_openai_api_version),
+        surroundings=surroundings,
+    )
+
+
 def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBot:
     metrics = Metrics()
     core = build_core(settings, observer=metrics)
@@ -270,16 +306,9 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         pending_ttl=int(settings.bot_lock_timeout) + 5,
     )
     files_http = httpx.AsyncClient(transport=build_transport(), timeout=httpx.Timeout(30.0))
-    threads = ThreadAnswerer(
-        store=core.store,
-        room=Room(
-            people=People(core.redis, core.keys),
-            files=FileFetcher(files_http, max_text_bytes=settings.bot_file_max_bytes),
-        ),
-        reader=ThreadReader(),
-        conversation=core.conversation,
-        images_supported=supports_images(settings.azure_openai_api_version),
-    )
+    people = People(core.redis, core.keys)
+    pane = build_pane(settings, core, metrics, people)
+    threads = build_threads(settings, core, people, files_http, pane)
     answerer = Answerer(
         store=core.store,
         threads=threads,
@@ -315,7 +344,7 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         client=client,
         events=events,
         signing_secret=signing_secret,
-        extra=[commands.register, Feedback(votes, metrics).register],
+        extra=[commands.register, Feedback(votes, metrics).register, pane.register],
     )
     return SlackBot(
         core, metrics, client, runner, bolt, events, identity, files_http, progress_client

@@ -12,7 +12,10 @@
 * Faults are queued per method: an HTTP 429 with an integer `Retry-After`, a 5xx, or an error code;
   `refuse()` makes a method answer one error every time (a workspace that does not allow it).
 * `assistant.threads.setStatus` keeps each thread's status line (`statuses`); a reply the bot
-  posts in that thread clears it, as Slack does.
+  posts in that thread clears it, as Slack does. `setSuggestedPrompts` (1–4 prompts, each with a
+  title and a message) and `setTitle` keep theirs (`suggested`, `titles`).
+* `conversations.history` reads only channels the bot is a member of (`members`), as it does
+  for a bot token: else `not_in_channel` (public `C…`) or `channel_not_found` (private `G…`).
 * Every call is recorded (`calls`, `calls_to()`), and so are Socket Mode connections and acks;
   `thread()` gives the bot's messages in a thread as they finally look.
 """
@@ -36,8 +39,8 @@ BOT_ID = "BBOT00001"
 TEAM = "T0000TEAM"
 APP_ID = "A0000APP1"
 SCOPES = (
-    "app_mentions:read,channels:history,groups:history,im:history,mpim:history,chat:write,"
-    "commands,users:read,files:read"
+    "app_mentions:read,assistant:write,channels:history,groups:history,im:history,mpim:history,"
+    "chat:write,commands,users:read,files:read"
 )
 DEFAULT_USERS: dict[str, dict[str, Any]] = {
     "U0000USER": {"id": "U0000USER", "name": "pat", "profile": {"display_name": "Pat"}},
@@ -158,6 +161,10 @@ class FakeSlack:
         """method → the error it always answers (`refuse()`)."""
         self.statuses: dict[tuple[str, str], str] = {}
         """(channel, thread_ts) → the status line shown under that thread ("" = none)."""
+        self.suggested: dict[tuple[str, str], list[dict[str, str]]] = {}
+        self.titles: dict[tuple[str, str], str] = {}
+        self.members: set[str] = set()
+        """Channels the bot is a member of (for `conversations.history`)."""
         self._lock = threading.Lock()
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict[str, Any]] = []
@@ -184,6 +191,9 @@ class FakeSlack:
             self._faults.clear()
             self.refusals.clear()
             self.statuses.clear()
+            self.suggested.clear()
+            self.titles.clear()
+            self.members.clear()
             self.socket_acks.clear()
             self.socket_connections = 0
             self.users = dict(DEFAULT_USERS)
@@ -403,6 +413,50 @@ class FakeSlack:
         with self._lock:
             self.statuses[(str(channel), str(thread_ts))] = str(args["status"])
         return {"ok": True}
+
+    def _m_assistant_threads_setSuggestedPrompts(self, args: dict[str, Any]) -> dict[str, Any]:
+        prompts = _json_arg(args.get("prompts")) or []
+        valid = isinstance(prompts, list) and 1 <= len(prompts) <= 4
+        if not valid or not all(p.get("title") and p.get("message") for p in prompts):
+            return {"ok": False, "error": "invalid_arguments"}
+        if not args.get("channel_id"):
+            return {"ok": False, "error": "channel_not_found"}
+        with self._lock:
+            self.suggested[(args["channel_id"], str(args.get("thread_ts") or ""))] = prompts
+        return {"ok": True}
+
+    def _m_assistant_threads_setTitle(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("channel_id") or not args.get("thread_ts") or not args.get("title"):
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            self.titles[(args["channel_id"], args["thread_ts"])] = args["title"]
+        return {"ok": True}
+
+    def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A channel's top-level messages (and broadcasts), newest first, `limit` of them."""
+        channel = args.get("channel", "")
+        if channel not in self.members:
+            return {
+                "ok": False,
+                "error": "channel_not_found" if channel[:1] == "G" else "not_in_channel",
+            }
+        with self._lock:
+            found = [
+                {k: v for k, v in m.items() if k not in ("versions", "created_at", "updates")}
+                for (c, ts), m in self.messages.items()
+                if c == channel and m.get("thread_ts") in (None, ts)
+            ]
+        found.sort(key=lambda m: m["ts"], reverse=True)
+        limit = int(args.get("limit") or 100)
+        if str(args.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            for m in found:
+                m.pop("metadata", None)
+        return {
+            "ok": True,
+            "messages": found[:limit],
+            "has_more": len(found) > limit,
+            "response_metadata": {"next_cursor": ""},
+        }
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         """Shown to `user` only; it is not stored in the channel (nor in `thread()`)."""

@@ -217,3 +217,23 @@ def click_feedback(
 def interactivity_form(payload: dict[str, Any]) -> str:
     """An interactivity request body as Slack posts it: form-encoded `payload=<JSON>`."""
     return urlencode({"payload": json.dumps(payload)})
+
+
+def assistant_thread(
+    kind: str, *, channel: str, thread_ts: str, user: str = "U0000USER", looking_at: str | None
+) -> dict[str, Any]:
+    """`assistant_thread_started` or `assistant_thread_context_changed`: the user's pane (their
+    DM `channel` with the app, its `thread_ts`) and the channel they are looking at."""
+    context: dict[str, Any] = {"team_id": TEAM, "enterprise_id": None}
+    if looking_at:
+        context["channel_id"] = looking_at
+    return {
+        "type": kind,
+        "assistant_thread": {
+            "user_id": user,
+            "context": context,
+            "channel_id": channel,
+            "thread_ts": thread_ts,
+        },
+        "event_ts": new_ts(),
+    }

@@ -13,6 +13,7 @@ cluster without cross-slot commands.
 | ``{p}v1:wait:{<thread>}``           | zset   | messages waiting for the lock, by Slack ts    | 2 × stale time       |
 | ``{p}v1:beat:{<thread>}``           | zset   | each waiter's last heartbeat (ms)             | 2 × stale time       |
 | ``{p}v1:engaged:{<thread>}``        | string | the bot answered here (if only with an error) | history TTL          |
+| ``{p}v1:pane:{<thread>}``           | hash   | an assistant pane's thread: user, looking_at, titled | history TTL   |
 | ``{p}v1:once:<claim>``              | string | dedup claim: ``msg:team:channel:ts``, ``ev:team:event_id`` | pending, then done TTL |
 | ``{p}v1:cfg:<team>:ws``             | hash   | workspace defaults, setting → JSON value      | none                 |
 | ``{p}v1:cfg:<team>:ch:<channel>``   | hash   | one channel's overrides, setting → JSON value | none                 |
@@ -60,6 +61,9 @@ class Keys:
 
     def engaged(self, thread: str) -> str:
         return f"{self.base}engaged:{{{thread}}}"
+
+    def assistant_thread(self, thread: str) -> str:
+        return f"{self.base}pane:{{{thread}}}"
 
     def claim(self, name: str) -> str:
         return f"{self.base}once:{name}"
