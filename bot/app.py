@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 from bot.admins import AdminCheck
 from bot.admission import Admission
 from bot.answering import Answerer
+from bot.app_home import HomeTab
 from bot.assistant import AssistantPane
 from bot.azure_auth import EntraTokens
 from bot.azure_deployments import InMemoryDeployments
@@ -292,6 +293,25 @@ def build_threads(
     )
 
 
+def build_home(
+    settings: Settings,
+    core: Core,
+    config: ConfigStore,
+    ledger: UsageLedger,
+    admins: AdminCheck,
+    identity: BotIdentity,
+) -> HomeTab:
+    """The App Home tab, from the same stores the turns and `/gpt` use."""
+    return HomeTab(
+        config=config,
+        ledger=ledger,
+        admins=admins,
+        facts_of=core.azure.deployments.facts,
+        identity=identity,
+        command=settings.bot_slash_command,
+    )
+
+
 def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBot:
     metrics = Metrics()
     core = build_core(settings, observer=metrics)
@@ -337,6 +357,7 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
     )
     client = build_slack_client(settings)
     identity = BotIdentity(client)
+    home = build_home(settings, core, config, ledger, commands.admins, identity)
     secret = settings.slack_signing_secret
     signing_secret = None if socket_mode or secret is None else secret.get_secret_value()
     events = Events(runner, client, signing_secret, identity, Recorder(core.store, metrics))
@@ -344,7 +365,7 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         client=client,
         events=events,
         signing_secret=signing_secret,
-        extra=[commands.register, Feedback(votes, metrics).register, pane.register],
+        extra=[commands.register, Feedback(votes, metrics).register, pane.register, home.register],
     )
     return SlackBot(
         core, metrics, client, runner, bolt, events, identity, files_http, progress_client

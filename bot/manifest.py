@@ -33,7 +33,7 @@ def build_manifest(
         "should_escape": False,
     }
     events: dict[str, Any] = {"bot_events": bot_events()}
-    interactivity: dict[str, Any] = {"is_enabled": True}
+    interactivity: dict[str, Any] = {"is_enabled": True}  # the settings form, 👍/👎
     if endpoint:
         slash["url"] = endpoint
         events["request_url"] = endpoint
@@ -48,6 +48,11 @@ def build_manifest(
         "features": {
             "bot_user": {"display_name": name.lower().replace(" ", "-"), "always_online": True},
             "slash_commands": [slash],
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": False,
+            },
             "assistant_view": {
                 "assistant_description": (
                     "Your team's Azure OpenAI deployment: ask anything, or about the channel "

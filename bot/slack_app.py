@@ -60,9 +60,11 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
 LISTENER_SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "assistant_thread_started": ("assistant_thread_started",),
     "assistant_thread_context_changed": ("assistant_thread_context_changed",),
+    "app_home_opened": ("app_home_opened",),
 }
-"""Events that Bolt's own listeners take (`app.event`, registered by `bot.assistant`), not
-`Events`; the manifest subscribes to them too."""
+"""Events that Bolt's own listeners take (`app.event`, registered by `bot.assistant` and
+`bot.app_home`), not `Events`; the manifest subscribes to them too (`app_home_opened` needs no
+scope)."""
 
 SCOPES_FOR_EVENT = {
     "app_mention": "app_mentions:read",

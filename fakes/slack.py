@@ -16,6 +16,8 @@
   title and a message) and `setTitle` keep theirs (`suggested`, `titles`).
 * `conversations.history` reads only channels the bot is a member of (`members`), as it does
   for a bot token: else `not_in_channel` (public `C…`) or `channel_not_found` (private `G…`).
+* `views.publish` takes a `home` view of at most 100 blocks (section text ≤ 3,000, header
+  ≤ 150) for a `user_id`, and keeps the latest per user (`homes`).
 * Every call is recorded (`calls`, `calls_to()`), and so are Socket Mode connections and acks;
   `thread()` gives the bot's messages in a thread as they finally look.
 """
@@ -165,6 +167,8 @@ class FakeSlack:
         self.titles: dict[tuple[str, str], str] = {}
         self.members: set[str] = set()
         """Channels the bot is a member of (for `conversations.history`)."""
+        self.homes: dict[str, dict[str, Any]] = {}
+        """user → the Home tab view last published for them."""
         self._lock = threading.Lock()
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict[str, Any]] = []
@@ -194,6 +198,7 @@ class FakeSlack:
             self.suggested.clear()
             self.titles.clear()
             self.members.clear()
+            self.homes.clear()
             self.socket_acks.clear()
             self.socket_connections = 0
             self.users = dict(DEFAULT_USERS)
@@ -503,6 +508,19 @@ class FakeSlack:
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": user}
+
+    def _m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = _json_arg(args.get("view")) or {}
+        blocks = view.get("blocks") or []
+        if not args.get("user_id") or view.get("type") != "home" or len(blocks) > 100:
+            return {"ok": False, "error": "invalid_arguments"}
+        for block in blocks:
+            limit = {"section": 3000, "header": 150}.get(block.get("type"), 3000)
+            if len(str((block.get("text") or {}).get("text", ""))) > limit:
+                return {"ok": False, "error": "invalid_blocks"}
+        with self._lock:
+            self.homes[args["user_id"]] = view
+        return {"ok": True, "view": {"id": "V" + uuid.uuid4().hex[:8].upper(), **view}}
 
     def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         view = args.get("view")

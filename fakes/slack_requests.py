@@ -237,3 +237,14 @@ def assistant_thread(
         },
         "event_ts": new_ts(),
     }
+
+
+def app_home_opened(user: str = "U0000USER", tab: str = "home") -> dict[str, Any]:
+    """`app_home_opened`: `user` opened the app's Home (or Messages) tab."""
+    return {
+        "type": "app_home_opened",
+        "user": user,
+        "channel": "D0000HOME",
+        "tab": tab,
+        "event_ts": new_ts(),
+    }

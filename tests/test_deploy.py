@@ -92,11 +92,16 @@ def manifest(*args: str, extra: dict[str, str] | None = None) -> dict:  # type: 
 
 def test_manifest_http_matches_what_the_code_listens_to() -> None:
     """Events, scopes and command come from the code's listener tables and the settings; the
-    assistant pane's view, events and `assistant:write` are in."""
+    assistant pane's view, events and `assistant:write` are in, and so are the Home tab, its
+    event and interactivity (for the settings form and 👍/👎)."""
     doc = manifest("--url", "https://bot.example.com/", extra={"BOT_SLASH_COMMAND": "/ask-ai"})
     tables = (SUBSCRIPTIONS, LISTENER_SUBSCRIPTIONS)
     expected_events = {e for table in tables for events in table.values() for e in events}
-    assert {"assistant_thread_started", "assistant_thread_context_changed"} <= expected_events
+    assert {
+        "assistant_thread_started",
+        "assistant_thread_context_changed",
+        "app_home_opened",
+    } <= expected_events
     settings = doc["settings"]
     assert set(settings["event_subscriptions"]["bot_events"]) == expected_events
     assert settings["event_subscriptions"]["request_url"] == "https://bot.example.com/slack/events"
@@ -109,6 +114,8 @@ def test_manifest_http_matches_what_the_code_listens_to() -> None:
     }
     assert "assistant:write" in scopes
     assert doc["features"]["assistant_view"]["assistant_description"]
+    assert doc["features"]["app_home"]["home_tab_enabled"] is True
+    assert settings["interactivity"]["is_enabled"] is True
     (command,) = doc["features"]["slash_commands"]
     assert command["command"] == "/ask-ai" and command["url"].endswith("/slack/events")
 
