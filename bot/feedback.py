@@ -103,7 +103,8 @@ class Click:
     def from_payload(cls, body: Mapping[str, Any]) -> Click | None:
         """None when the payload is not a vote the bot can record."""
         actions = body.get("actions") or [{}]
-        value = str(actions[0].get("value") or "")
+        action = actions[0] if isinstance(actions[0], dict) else {}
+        value = str(action.get("value") or "")
         vote, _, deployment = value.partition(":")
         container = body.get("container") or {}
         message = body.get("message") or {}

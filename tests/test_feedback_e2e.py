@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from bot.feedback import FeedbackReport, feedback_lines
+from bot.feedback import Click, FeedbackReport, feedback_block, feedback_lines
 from bot.store import Keys
 from fakes.azure import FakeAzure
 from fakes.redis_server import RedisServer
@@ -167,3 +167,19 @@ def test_feedback_lines_show_each_deployment_and_skip_empty_ones() -> None:
         "• feedback in the workspace: `gpt-4o` 👍 2 · 👎 1, `o3` 👍 0 · 👎 4",
     ]
     assert feedback_lines(FeedbackReport()) == ["• feedback on answers: none yet"]
+
+
+def test_a_click_payload_is_read_or_refused_whole() -> None:
+    """A click names the team, channel, answer, thread, voter, vote and deployment; a payload
+    without a known vote, a voter or a readable action is not a vote."""
+    answer: dict[str, Any] = {"channel": "C1", "ts": "1.000002", "thread_ts": "1.000001"}
+    answer["blocks"] = [feedback_block("gpt-4o")]
+    good = click_feedback(answer, positive=False)
+    assert Click.from_payload(good) == Click(
+        TEAM, "C1", "1.000002", "1.000001", "U0000USER", "down", "gpt-4o"
+    )
+    sideways = {**good, "actions": [{**good["actions"][0], "value": "sideways:gpt-4o"}]}
+    anonymous = {**good, "user": {}}
+    junk = {**good, "actions": [["not", "an", "action"]]}
+    for payload in (sideways, anonymous, junk, {}):
+        assert Click.from_payload(payload) is None

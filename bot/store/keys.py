@@ -13,7 +13,7 @@ cluster without cross-slot commands.
 | ``{p}v1:wait:{<thread>}``           | zset   | messages waiting for the lock, by Slack ts    | 2 × stale time       |
 | ``{p}v1:beat:{<thread>}``           | zset   | each waiter's last heartbeat (ms)             | 2 × stale time       |
 | ``{p}v1:engaged:{<thread>}``        | string | the bot answered here (if only with an error) | history TTL          |
-| ``{p}v1:pane:{<thread>}``           | hash   | an assistant pane's thread: user, looking_at, titled | history TTL   |
+| ``{p}v1:pane:{<thread>}``           | hash   | a pane's thread: user, looking_at, titled     | history TTL          |
 | ``{p}v1:once:<claim>``              | string | dedup claim: ``msg:team:channel:ts``, ``ev:team:event_id`` | pending, then done TTL |
 | ``{p}v1:cfg:<team>:ws``             | hash   | workspace defaults, setting → JSON value      | none                 |
 | ``{p}v1:cfg:<team>:ch:<channel>``   | hash   | one channel's overrides, setting → JSON value | none                 |
@@ -21,7 +21,7 @@ cluster without cross-slot commands.
 | ``{p}v1:person:<team>:<user>``      | string | a person's display name (`users.info`)        | about a day          |
 | ``{p}v1:deploy:<endpoint>:<name>``  | hash   | what a deployment takes: reasoning, model     | 7 days, per finding  |
 | ``{p}v1:nostatus:<team>``           | string | Slack's refusal of the thread status line     | a day                |
-| ``{p}v1:feedback:<team>:<YYYYMMDD>``| hash   | the day's 👍/👎 votes and counts (`bot.feedback`) | 90 days          |
+| ``{p}v1:feedback:<team>:<YYYYMMDD>``| hash   | votes on the day's answers (`bot.feedback`)   | 90 days              |
 
 ``<thread>`` is an opaque id chosen by the caller: ``team:channel:thread_ts`` for Slack,
 ``cli:NAME`` for ``python -m bot ask --thread NAME``. A message's id is its Slack ts (fixed width,
