@@ -3,9 +3,10 @@ lock, and what the thread shows for it.
 
 Order of a turn, once admitted: a duplicate delivery, a follow-up in a channel with follow-ups
 off, an empty mention and a user over quota end here with no Azure call (the last two with a
-notice). Otherwise the placeholder appears, the conversation runs under the thread's lock (the
-answer streaming into the placeholder where the channel and api-version allow), and the answer
-replaces the placeholder, with its usage line. A failure becomes its one sentence in the thread
+notice). Otherwise the working signal appears (Slack's status line, or a placeholder message
+where the workspace refuses it: `bot.slack_thread`), the conversation runs under the thread's
+lock (the answer streaming into its message where the channel and api-version allow), and the
+answer is posted or replaces the placeholder, with its usage line. A failure becomes its one sentence in the thread
 and saves nothing, so asking again works.
 """
 
@@ -21,6 +22,7 @@ from dataclasses import replace
 from bot.admission import Admission, Begun
 from bot.conversation import TurnSettings
 from bot.errors import BotError, StreamInterrupted, TurnTakenOver
+from bot.feedback import with_feedback
 from bot.formatting import NOTICE_EVENT, SlackMessage, notice, render_answer
 from bot.incoming import Incoming
 from bot.live_message import LiveMessage
@@ -186,7 +188,9 @@ class Answerer:
         if reply.result.finish_reason == "content_filter":
             notes.append("the rest was blocked by the content filter")
         notes += answer.notes
-        return render_answer(reply.text, reply.usage, reply.result.deployment, notes)
+        messages = render_answer(reply.text, reply.usage, reply.result.deployment, notes)
+        messages[-1] = with_feedback(messages[-1], reply.result.deployment)  # 👍/👎 on the last
+        return messages
 
 
 def _failure(exc: BotError, settings: TurnSettings) -> list[SlackMessage]:

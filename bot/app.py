@@ -25,6 +25,8 @@ from starlette.types import ASGIApp
 from bot.admins import AdminCheck
 from bot.admission import Admission
 from bot.answering import Answerer
+from bot.app_home import HomeTab
+from bot.assistant import AssistantPane
 from bot.azure_auth import EntraTokens
 from bot.azure_deployments import InMemoryDeployments
 from bot.azure_openai import (
@@ -35,9 +37,11 @@ from bot.azure_openai import (
     supports_stream_usage,
 )
 from bot.channel_config import ConfigStore
+from bot.channel_digest import ChannelDigest
 from bot.channel_settings import ChannelSettings, environment_layer, environment_turn_settings
 from bot.commands import Commands
 from bot.conversation import Conversation, TurnSettings
+from bot.feedback import Feedback, FeedbackStore
 from bot.message_events import Recorder
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
@@ -52,6 +56,7 @@ from bot.store.connect import connect
 from bot.store.deployments import RedisDeployments
 from bot.store.journal import TurnJournal
 from bot.thread_reader import ThreadReader
+from bot.thread_status import ThreadStatus
 from bot.thread_turn import ThreadAnswerer, supports_images
 from bot.turns import TurnRunner
 from bot.usage import UsageLedger
@@ -261,6 +266,58 @@ def config_defaults(settings: Settings) -> ChannelSettings:
     return environment_layer(settings)
 
 
+def build_pane(settings: Settings, core: Core, metrics: Metrics, people: People) -> AssistantPane:
+    """The assistant pane: its Bolt listeners, and what its threads' turns add to a prompt."""
+    return AssistantPane(
+        redis=core.redis,
+        keys=core.keys,
+        digest=ChannelDigest(people),
+        prompts=settings.bot_suggested_prompts,
+        ttl_seconds=settings.history_ttl_seconds,
+        metrics=metrics,
+    )
+
+
+def build_threads(
+    settings: Settings,
+    core: Core,
+    people: People,
+    files_http: httpx.AsyncClient,
+    surroundings: AssistantPane,
+) -> ThreadAnswerer:
+    """The model's part of a Slack turn: the room's context, the thread read once."""
+    return ThreadAnswerer(
+        store=core.store,
+        room=Room(
+            people=people,
+            files=FileFetcher(files_http, max_text_bytes=settings.bot_file_max_bytes),
+        ),
+        reader=ThreadReader(),
+        conversation=core.conversation,
+        images_supported=supports_images(settings.azure_openai_api_version),
+        surroundings=surroundings,
+    )
+
+
+def build_home(
+    settings: Settings,
+    core: Core,
+    config: ConfigStore,
+    ledger: UsageLedger,
+    admins: AdminCheck,
+    identity: BotIdentity,
+) -> HomeTab:
+    """The App Home tab, from the same stores the turns and `/gpt` use."""
+    return HomeTab(
+        config=config,
+        ledger=ledger,
+        admins=admins,
+        facts_of=core.azure.deployments.facts,
+        identity=identity,
+        command=settings.bot_slash_command,
+    )
+
+
 def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBot:
     metrics = Metrics()
     core = build_core(settings, observer=metrics)
@@ -274,16 +331,9 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         ledger=ledger,
     )
     files_http = httpx.AsyncClient(transport=build_transport(), timeout=httpx.Timeout(30.0))
-    threads = ThreadAnswerer(
-        store=core.store,
-        room=Room(
-            people=People(core.redis, core.keys),
-            files=FileFetcher(files_http, max_text_bytes=settings.bot_file_max_bytes),
-        ),
-        reader=ThreadReader(),
-        conversation=core.conversation,
-        images_supported=supports_images(settings.azure_openai_api_version),
-    )
+    people = People(core.redis, core.keys)
+    pane = build_pane(settings, core, metrics, people)
+    threads = build_threads(settings, core, people, files_http, pane)
     answerer = Answerer(
         store=core.store,
         threads=threads,
@@ -300,20 +350,27 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         metrics=metrics,
         progress_client=progress_client,
         log_content=settings.bot_log_content,
+        status=ThreadStatus(core.redis, core.keys),
     )
+    votes = FeedbackStore(core.redis, core.keys)
     commands = Commands(
         config=config,
         ledger=ledger,
         admins=AdminCheck(settings.bot_admin_user_ids),
         command=settings.bot_slash_command,
+        feedback=votes,
     )
     client = build_slack_client(settings)
     identity = BotIdentity(client)
+    home = build_home(settings, core, config, ledger, commands.admins, identity)
     secret = settings.slack_signing_secret
     signing_secret = None if socket_mode or secret is None else secret.get_secret_value()
     events = Events(runner, client, signing_secret, identity, Recorder(core.store, metrics))
     bolt = build_bolt_app(
-        client=client, events=events, signing_secret=signing_secret, extra=[commands.register]
+        client=client,
+        events=events,
+        signing_secret=signing_secret,
+        extra=[commands.register, Feedback(votes, metrics).register, pane.register, home.register],
     )
     return SlackBot(
         core, metrics, client, runner, bolt, events, identity, files_http, progress_client

@@ -76,6 +76,14 @@ class ConfigStore:
                 sources[name] = scope
         return Effective(self.environment.model_copy(update=values), sources)
 
+    async def workspace(self, team: str) -> Effective:
+        """The settings in effect wherever a channel sets nothing of its own."""
+        with redis_unavailable():
+            raw: Mapping[str, str] = await self.redis.hgetall(  # type: ignore[assignment]
+                self.keys.workspace_settings(team)
+            )
+        return self.effective_from({}, raw)
+
     async def effective(self, team: str, channel: str) -> Effective:
         batch = Batch(self.redis)
         effective = self.queue_read(batch, team, channel)

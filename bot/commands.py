@@ -27,6 +27,7 @@ from bot.channel_config import ConfigStore
 from bot.channel_settings import KEYS, SETTINGS, InvalidSetting, show_value
 from bot.chat_types import Usage
 from bot.errors import StoreUnavailable
+from bot.feedback import FeedbackReport, feedback_lines
 from bot.settings_modal import SettingsModal
 from bot.usage import PERIODS, Report
 
@@ -88,6 +89,12 @@ class UsageReports(Protocol):
     async def report(self, team: str, channel: str, days: int) -> Report: ...
 
 
+class FeedbackReports(Protocol):
+    """What `usage` needs for the 👍/👎 counts (`bot.feedback.FeedbackStore` fits)."""
+
+    async def report(self, team: str, channel: str, days: int) -> FeedbackReport: ...
+
+
 def _tokens(u: Usage) -> str:
     return f"{u.total_tokens:,} tokens (prompt {u.prompt_tokens:,} · completion {u.completion_tokens:,})"
 
@@ -96,10 +103,17 @@ class Commands:
     """Handles the slash command; `config` hands over to the settings modal."""
 
     def __init__(
-        self, *, config: ConfigStore, ledger: UsageReports, admins: AdminCheck, command: str
+        self,
+        *,
+        config: ConfigStore,
+        ledger: UsageReports,
+        admins: AdminCheck,
+        command: str,
+        feedback: FeedbackReports | None = None,
     ) -> None:
         self.config = config
         self.ledger = ledger
+        self.feedback = feedback
         self.admins = admins
         self.command = command
         self.modal = SettingsModal(config=config, admins=admins, command=command)
@@ -194,7 +208,8 @@ class Commands:
             f"• `{c} set-default <key> <value>` – set the workspace default",
             f"• `{c} unset <key>` / `{c} unset-default <key>` – remove a value",
             f"• `{c} reset` – this channel back to the workspace defaults",
-            f"• `{c} usage [today|7d|30d]` – tokens used here and in the workspace, top users",
+            f"• `{c} usage [today|7d|30d]` – tokens used here and in the workspace, top users, "
+            "👍/👎 per deployment",
             f"• `{c} config` – the same settings in a form",
             "*Keys*",
         ]
@@ -225,4 +240,6 @@ class Commands:
         for title, top in (("top users here", r.top_channel_users), ("top users", r.top_users)):
             if top:
                 lines.append(f"• {title}: " + ", ".join(f"<@{u}> {n:,}" for u, n in top))
+        if self.feedback is not None:
+            lines += feedback_lines(await self.feedback.report(team, channel, PERIODS[period]))
         return "\n".join(lines)

@@ -1,6 +1,11 @@
 """A Slack message that grows while Azure streams the answer, then becomes the final reply.
 
-It uses `chat.update` on the placeholder rather than Slack's chat streaming methods:
+It grows in the placeholder message when there is one. When the thread shows Slack's status line
+instead (`bot.thread_status`), there is no message yet: the first text is posted as a new reply
+in the thread (which also clears the status, as any reply of the app does) and grows from there;
+`on_created` tells the thread which message now stands for the answer.
+
+It uses `chat.update` rather than Slack's chat streaming methods:
 `chat.startStream`/`stopStream` are Tier 2 (about 20 calls a minute) and need a recipient outside
 DMs, while `chat.update` is Tier 3. Updates are throttled to one per `interval` per message (Slack's
 guidance for "typing" updates is about one a second) and go through a client without the 429
@@ -19,7 +24,7 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.formatting import defuse_broadcasts, split_markdown
+from bot.formatting import NOTICE_EVENT, defuse_broadcasts, split_markdown
 
 log = logging.getLogger(__name__)
 
@@ -27,20 +32,25 @@ CURSOR = " …"
 
 
 class LiveMessage:
-    """Collects streamed text and shows it in the placeholder message, throttled."""
+    """Collects streamed text and shows it in one message of the thread, throttled."""
 
     def __init__(
         self,
         client: AsyncWebClient,
         *,
         channel: str,
-        ts: str,
+        ts: str | None,
+        thread_ts: str | None = None,
         interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        on_created: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
         self.channel = channel
         self.ts = ts
+        """The message that grows; None until the first text is posted (no placeholder)."""
+        self.thread_ts = thread_ts
+        self.on_created = on_created
         self.interval = interval
         self.clock = clock
         self.text = ""
@@ -64,16 +74,32 @@ class LiveMessage:
         self._shown = text
         # While streaming, only the first message's worth is shown; the rest is posted at the end.
         visible = split_markdown(defuse_broadcasts(text))[0] + CURSOR
+        blocks = [{"type": "markdown", "text": visible}]
         try:
-            await self.client.chat_update(
-                channel=self.channel,
-                ts=self.ts,
-                text=visible[:3000],
-                blocks=[{"type": "markdown", "text": visible}],
-            )
+            if self.ts is None:
+                await self._post(visible[:3000], blocks)
+            else:
+                await self.client.chat_update(
+                    channel=self.channel, ts=self.ts, text=visible[:3000], blocks=blocks
+                )
             self.updates += 1
         except SlackApiError as exc:
             log.debug("progress update skipped: %s", exc.response.get("error"))
+
+    async def _post(self, text: str, blocks: list[dict[str, str]]) -> None:
+        """The first text, as a new reply in the thread; tagged a notice until it is final."""
+        response = await self.client.chat_postMessage(
+            channel=self.channel,
+            thread_ts=self.thread_ts,
+            text=text,
+            blocks=blocks,
+            metadata={"event_type": NOTICE_EVENT, "event_payload": {}},
+        )
+        ts = response.get("ts")
+        if ts:
+            self.ts = str(ts)
+            if self.on_created is not None:
+                self.on_created(self.ts)
 
     async def settle(self) -> None:
         """Wait for a progress update in flight, so it cannot land after the final one."""

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.slack_app import BASE_SCOPES, SCOPES_FOR_EVENT, SUBSCRIPTIONS
+from bot.slack_app import BASE_SCOPES, LISTENER_SUBSCRIPTIONS, SCOPES_FOR_EVENT, SUBSCRIPTIONS
 
 
 def bot_events() -> list[str]:
-    return [event for events in SUBSCRIPTIONS.values() for event in events]
+    tables = (SUBSCRIPTIONS, LISTENER_SUBSCRIPTIONS)
+    return [event for table in tables for events in table.values() for event in events]
 
 
 def bot_scopes() -> list[str]:
-    return sorted({*BASE_SCOPES, *(SCOPES_FOR_EVENT[e] for e in bot_events())})
+    needed = (SCOPES_FOR_EVENT[e] for e in bot_events() if e in SCOPES_FOR_EVENT)
+    return sorted({*BASE_SCOPES, *needed})
 
 
 def build_manifest(
@@ -31,7 +33,7 @@ def build_manifest(
         "should_escape": False,
     }
     events: dict[str, Any] = {"bot_events": bot_events()}
-    interactivity: dict[str, Any] = {"is_enabled": True}
+    interactivity: dict[str, Any] = {"is_enabled": True}  # the settings form, 👍/👎
     if endpoint:
         slash["url"] = endpoint
         events["request_url"] = endpoint
@@ -46,6 +48,18 @@ def build_manifest(
         "features": {
             "bot_user": {"display_name": name.lower().replace(" ", "-"), "always_online": True},
             "slash_commands": [slash],
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": False,
+            },
+            "assistant_view": {
+                "assistant_description": (
+                    "Your team's Azure OpenAI deployment: ask anything, or about the channel "
+                    "you are looking at."
+                ),
+                "suggested_prompts": [],
+            },
         },
         "oauth_config": {"scopes": {"bot": bot_scopes()}},
         "settings": {

@@ -14,6 +14,8 @@ Slack facts this relies on:
 * Other bots' posts carry `bot_id` (modern ones with no subtype, legacy ones `bot_message`); the
   bot's own posts carry its user id. Neither is ever answered; other bots' thread posts are kept
   as context.
+* A DM (`channel_type: im`) is between one person and the bot: everything they write there is
+  for the bot, at the top level or in a thread (the assistant pane is a DM thread).
 
 A reply in a thread the bot is in is answered (a follow-up, where the channel allows) unless it
 starts by mentioning someone else: then it is addressed to them and only recorded.
@@ -109,8 +111,9 @@ def classify(
     bot_user_id = delivery.bot_user_id
     if not user or user == bot_user_id:
         return None
-    if event.get("channel_type") == "im" and (not thread_ts or thread_ts == ts):
-        # A direct message needs no mention; the answer starts a thread under it.
+    if event.get("channel_type") == "im":
+        # A direct message needs no mention; the answer starts a thread under it, or follows in
+        # the DM thread it was written in (the assistant pane's messages are all thread replies).
         return _incoming(event, body, delivery, "dm")
     if not thread_ts or thread_ts == ts:
         return None  # not a person's reply inside a thread

@@ -112,6 +112,12 @@ class Metrics:
             "Turns taken over from a replica that stopped renewing its leases",
             registry=self.registry,
         )
+        self.feedback = Counter(
+            "slackgpt_feedback",
+            "Votes on answers recorded (new or changed), by vote",
+            ["vote"],
+            registry=self.registry,
+        )
         self.slack_retries = Counter(
             "slackgpt_slack_redeliveries",
             "Requests carrying X-Slack-Retry-Num",

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
+    BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -30,6 +32,47 @@ ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 DEFAULT_API_VERSION = "2024-10-21"
 """The latest GA api-version of the deployment API (the GA chain is 2023-05-15, 2024-02-01,
 2024-06-01, 2024-10-21)."""
+
+DEFAULT_SUGGESTED_PROMPTS: tuple[tuple[str, str], ...] = (
+    (
+        "Summarize this channel",
+        "Summarize the recent discussion in this channel: topics, decisions, open questions.",
+    ),
+    ("Explain an error", "Explain this error message and how to fix it:"),
+    ("Draft a message", "Help me draft a short, friendly Slack message about:"),
+)
+"""The assistant pane's prompts: (title shown, message sent when clicked)."""
+
+
+def _split_prompts(value: object) -> object:
+    """`title|message; title|message` → pairs (an item without `|` is both)."""
+    if not isinstance(value, str):
+        return value
+    prompts = []
+    for item in (part.strip() for part in value.split(";")):
+        if item:
+            title, bar, message = item.partition("|")
+            prompts.append((title.strip(), (message if bar else title).strip()))
+    return tuple(prompts)
+
+
+def _four_prompts(value: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    if len(value) > 4:
+        raise ValueError(
+            f"BOT_SUGGESTED_PROMPTS has {len(value)} prompts; Slack shows at most 4 "
+            "(separate them with ';', each 'title|message')"
+        )
+    if any(not title or not message for title, message in value):
+        raise ValueError("BOT_SUGGESTED_PROMPTS: every prompt needs a title and a message")
+    return value
+
+
+SuggestedPrompts = Annotated[
+    tuple[tuple[str, str], ...],
+    NoDecode,
+    BeforeValidator(_split_prompts),
+    AfterValidator(_four_prompts),
+]
 
 
 class Settings(BaseSettings):
@@ -87,6 +130,9 @@ class Settings(BaseSettings):
     """Seconds between progress updates of a streamed answer (Slack: about one a second)."""
     bot_reasoning_effort: ReasoningEffort | None = None
     """Default `reasoning_effort` for reasoning deployments; unset: Azure's default (not sent)."""
+    bot_suggested_prompts: SuggestedPrompts = DEFAULT_SUGGESTED_PROMPTS
+    """The assistant pane's suggested prompts: up to four `title|message` items separated by
+    `;` (an item without `|` is both); empty: none."""
     bot_lock_timeout: float = Field(default=120, gt=0)
     """How long a turn waits for its thread while earlier turns there are answered."""
     bot_lease_seconds: float = Field(default=15, ge=1, le=300)

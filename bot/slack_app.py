@@ -57,17 +57,30 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
 """The Bolt event types handled, and the Events API subscriptions that deliver them.
 `bot.manifest` builds the Slack app manifest from this, so the two cannot drift apart."""
 
+LISTENER_SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "assistant_thread_started": ("assistant_thread_started",),
+    "assistant_thread_context_changed": ("assistant_thread_context_changed",),
+    "app_home_opened": ("app_home_opened",),
+}
+"""Events that Bolt's own listeners take (`app.event`, registered by `bot.assistant` and
+`bot.app_home`), not `Events`; the manifest subscribes to them too (`app_home_opened` needs no
+scope)."""
+
 SCOPES_FOR_EVENT = {
     "app_mention": "app_mentions:read",
     "message.channels": "channels:history",
     "message.groups": "groups:history",
     "message.im": "im:history",
     "message.mpim": "mpim:history",
+    "assistant_thread_started": "assistant:write",
+    "assistant_thread_context_changed": "assistant:write",
 }
 BASE_SCOPES = ("chat:write", "commands", "users:read", "files:read")
 """chat:write to answer, commands for the slash command, users:read for people's names (and to
 recognise admins), files:read for files and images posted in threads. The `*:history` scopes of
-the message events also let the bot read a thread it is called into (`conversations.replies`)."""
+the message events also let the bot read a thread it is called into (`conversations.replies`),
+and a channel the assistant pane asks about (`conversations.history`); `assistant:write` (for the
+pane's events) lets it set the pane's suggested prompts and titles."""
 
 SCOPE_PURPOSES = {
     "app_mentions:read": "to hear @mentions",

@@ -1,9 +1,16 @@
-"""The bot's side of one Slack thread: the "Thinking…" placeholder, notices, and the answer.
+"""The bot's side of one Slack thread: the working signal, notices, and the answer.
 
-The placeholder appears at once (Slack wants the event acked within 3 seconds and the answer takes
-longer) and is then replaced by the answer's first message; further messages follow in the thread,
-in order. Whatever happens, the placeholder is never the last word: if Slack refuses the update,
-the message is posted instead, and `fail()` replaces it with the error.
+The working signal appears at once (Slack wants the event acked within 3 seconds and the answer
+takes longer). Where the workspace allows it, it is Slack's own status line under the thread
+("<App> is thinking…", `bot.thread_status`), which adds no message to the thread; Slack clears
+it when the app posts its reply, so the answer needs no call to remove it. Elsewhere it is a
+"Thinking…" placeholder message that the answer's first message replaces. Either way further
+messages follow in the thread, in order, and a streamed answer grows in one message
+(`bot.live_message`): the placeholder, or its own first reply when there is none.
+
+Whatever happens, the placeholder is never the last word: if Slack refuses the update, the
+message is posted instead, and `fail()` replaces it with the error. A status that no delivered
+message cleared is cleared explicitly.
 
 Slack calls go through the injected client; a refused call (`SlackApiError`: `channel_not_found`,
 `not_in_channel`, `ratelimited` after the client's own retry, …) is logged, never raised.
@@ -18,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.formatting import SlackMessage, notice
 from bot.live_message import LiveMessage
+from bot.thread_status import ThreadStatus
 
 log = logging.getLogger("bot.turn")
 
@@ -34,27 +42,47 @@ class SlackThread:
         thread_ts: str,
         *,
         progress_client: AsyncWebClient | None = None,
+        team: str = "",
+        status: ThreadStatus | None = None,
     ) -> None:
         self.client = client
         self.progress_client = progress_client or client
         """For streamed progress updates: a client without the 429 retry (see LiveMessage)."""
         self.channel = channel
         self.thread_ts = thread_ts
+        self.team = team
+        self.status = status
+        """Slack's status line, where the workspace allows it; None: always the placeholder."""
+        self.status_shown = False
         self.placeholder: str | None = None
-        """The ts of the "Thinking…" message while it stands for the answer."""
+        """The ts of the message standing for the answer: the "Thinking…" placeholder, or the
+        first message of a streamed answer."""
 
     async def show_thinking(self) -> bool:
-        """Post the placeholder; False when Slack refused it (nothing can be shown then)."""
+        """Show the status line, or else post the placeholder; False when Slack refused both
+        (nothing can be shown then)."""
+        if self.status is not None and await self.status.show(
+            self.client, self.team, self.channel, self.thread_ts
+        ):
+            self.status_shown = True
+            return True
         self.placeholder = await self.post(notice(THINKING))
         return self.placeholder is not None
 
-    def live(self, interval: float) -> LiveMessage | None:
-        """A message that grows in the placeholder while the answer streams in."""
-        if self.placeholder is None:
-            return None
+    def live(self, interval: float) -> LiveMessage:
+        """A message that grows while the answer streams in: the placeholder, or (under a
+        status line) a reply of its own, posted with the first text."""
         return LiveMessage(
-            self.progress_client, channel=self.channel, ts=self.placeholder, interval=interval
+            self.progress_client,
+            channel=self.channel,
+            ts=self.placeholder,
+            thread_ts=self.thread_ts,
+            interval=interval,
+            on_created=self._adopt,
         )
+
+    def _adopt(self, ts: str) -> None:
+        self.placeholder = ts
 
     async def say(self, message: SlackMessage) -> bool:
         """A notice of its own in the thread (quota, help); True when Slack took it."""
@@ -71,6 +99,8 @@ class SlackThread:
             ok = await self.post(first) is not None
         for extra in rest:
             ok = await self.post(extra) is not None and ok
+        if not ok and self.status_shown and self.status is not None:
+            await self.status.clear(self.client, self.channel, self.thread_ts)
         return ok
 
     async def fail(self, text: str) -> None:

@@ -7,6 +7,9 @@ once with `conversations.replies` (`bot.thread_reader`); what is read is stored 
 from then on the thread is kept current from message events, so it is never read again. If the
 deployment refuses image input (Azure: 400, "image_url is only supported by certain models"),
 the turn is asked once more without images, and the answer says so.
+
+`Surroundings` may add to the system prompt what lies beyond the thread (the assistant pane adds
+the channel a question is about); it counts against the prompt's budget like the rest of it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -42,6 +46,23 @@ class ThreadReply:
 
     reply: Reply
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Surrounding:
+    """What a turn adds to its system prompt beyond the thread, and what its usage line says
+    about it."""
+
+    system: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class Surroundings(Protocol):
+    """What lies around a thread (`bot.assistant.AssistantPane` fits)."""
+
+    async def around(self, client: AsyncWebClient, msg: Incoming, budget: int) -> Surrounding:
+        """What to add for `msg`, in at most `budget` tokens."""
+        ...
 
 
 class RoomTurn:
@@ -80,6 +101,7 @@ class ThreadAnswerer:
         conversation: Conversation,
         images_supported: bool,
         read_seconds: float = 20.0,
+        surroundings: Surroundings | None = None,
     ) -> None:
         self.store = store
         self.room = room
@@ -87,6 +109,7 @@ class ThreadAnswerer:
         self.conversation = conversation
         self.images_supported = images_supported
         self.read_seconds = read_seconds
+        self.surroundings = surroundings
 
     async def answer(
         self,
@@ -99,6 +122,12 @@ class ThreadAnswerer:
         on_delta: DeltaCallback | None = None,
     ) -> ThreadReply:
         notes: list[str] = []
+        if self.surroundings is not None:
+            around = await self.surroundings.around(client, msg, settings.prompt_budget // 2)
+            if around.system:
+                system = f"{settings.system_prompt}\n\n{around.system}"
+                settings = replace(settings, system_prompt=system)
+            notes += around.notes
         read: list[StoredMessage] = []
         if not turn.history and not msg.starts_thread and settings.history_turns > 0:
             thread = await self.reader.read(

@@ -30,6 +30,7 @@ from bot.incoming import Incoming
 from bot.metrics import Metrics
 from bot.outcome import Outcome, TurnLog
 from bot.slack_thread import SlackThread
+from bot.thread_status import ThreadStatus
 
 log = logging.getLogger("bot.turn")
 
@@ -45,11 +46,14 @@ class TurnRunner:
         metrics: Metrics,
         progress_client: AsyncWebClient | None = None,
         log_content: bool = False,
+        status: ThreadStatus | None = None,
     ) -> None:
         self.admission = admission
         self.answerer = answerer
         self.metrics = metrics
         self.progress_client = progress_client
+        self.status = status
+        """Slack's status line as the working signal, where allowed (see `SlackThread`)."""
         self.log_content = log_content
         self.in_flight: set[asyncio.Task[Any]] = set()
         self.draining = False
@@ -83,7 +87,12 @@ class TurnRunner:
         msg = admitted.msg
         turn_log = self._log_for(msg)
         thread = SlackThread(
-            client, msg.channel, msg.thread_ts, progress_client=self.progress_client
+            client,
+            msg.channel,
+            msg.thread_ts,
+            progress_client=self.progress_client,
+            team=msg.team,
+            status=self.status,
         )
         thread.placeholder = admitted.placeholder
         begun = admitted.begun

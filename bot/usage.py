@@ -55,6 +55,7 @@ class Report:
     channel: Usage = field(default_factory=Usage)
     top_users: list[tuple[str, int]] = field(default_factory=list)
     top_channel_users: list[tuple[str, int]] = field(default_factory=list)
+    top_channels: list[tuple[str, int]] = field(default_factory=list)
 
 
 class UsageLedger:
@@ -121,6 +122,22 @@ class UsageLedger:
         channel_users = Counter(
             {k[len(prefix) : -2]: v for k, v in sums.items() if k.startswith(prefix)}
         )
+        channels = Counter(
+            {k[3:-2]: v for k, v in sums.items() if k.startswith("ch:") and k.endswith(":t")}
+        )
         report.top_users = users.most_common(top)
         report.top_channel_users = channel_users.most_common(top)
+        report.top_channels = channels.most_common(top)
         return report
+
+    async def user_days(self, team: str, user: str, days: int) -> list[int]:
+        """A person's tokens in the workspace on each of the last `days` days, today first."""
+        today = self.now().date()
+        with redis_unavailable():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for i in range(days):
+                    pipe.hget(
+                        self.keys.usage_day(team, today - dt.timedelta(days=i)), f"u:{user}:t"
+                    )
+                raws: list[str | None] = await pipe.execute()
+        return [self.tokens_from(raw) for raw in raws]

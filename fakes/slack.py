@@ -6,8 +6,18 @@
 * `Authorization: Bearer <token>` must be the configured bot token (or the app token for
   `apps.connections.open`), else `{"ok": false, "error": "invalid_auth"}` with HTTP 200.
 * chat.postMessage enforces the limits that bite LLM answers: markdown blocks ≤ 12,000 characters
-  in total, ≤ 50 blocks, `markdown_text` not combined with `text`/`blocks`, `text` ≤ 40,000.
-* Faults are queued per method: an HTTP 429 with an integer `Retry-After`, a 5xx, or an error code.
+  in total, ≤ 50 blocks, `markdown_text` not combined with `text`/`blocks`, `text` ≤ 40,000; and
+  the shape of a `context_actions` block (1–5 elements; `feedback_buttons` with both buttons,
+  each a plain_text `text` ≤ 75 characters and a `value` ≤ 2,000).
+* Faults are queued per method: an HTTP 429 with an integer `Retry-After`, a 5xx, or an error code;
+  `refuse()` makes a method answer one error every time (a workspace that does not allow it).
+* `assistant.threads.setStatus` keeps each thread's status line (`statuses`); a reply the bot
+  posts in that thread clears it, as Slack does. `setSuggestedPrompts` (1–4 prompts, each with a
+  title and a message) and `setTitle` keep theirs (`suggested`, `titles`).
+* `conversations.history` reads only channels the bot is a member of (`members`), as it does
+  for a bot token: else `not_in_channel` (public `C…`) or `channel_not_found` (private `G…`).
+* `views.publish` takes a `home` view of at most 100 blocks (section text ≤ 3,000, header
+  ≤ 150) for a `user_id`, and keeps the latest per user (`homes`).
 * Every call is recorded (`calls`, `calls_to()`), and so are Socket Mode connections and acks;
   `thread()` gives the bot's messages in a thread as they finally look.
 * People's messages can be put in a thread (`post_as`) for `conversations.replies`, which pages
@@ -35,13 +45,27 @@ BOT_ID = "BBOT00001"
 TEAM = "T0000TEAM"
 APP_ID = "A0000APP1"
 SCOPES = (
-    "app_mentions:read,channels:history,groups:history,im:history,mpim:history,chat:write,"
-    "commands,users:read,files:read"
+    "app_mentions:read,assistant:write,channels:history,groups:history,im:history,mpim:history,"
+    "chat:write,commands,users:read,files:read"
 )
 DEFAULT_USERS: dict[str, dict[str, Any]] = {
     "U0000USER": {"id": "U0000USER", "name": "pat", "profile": {"display_name": "Pat"}},
 }
 """The people the tests' events come from by default (`fakes.slack_requests`)."""
+
+
+_clock = threading.Lock()
+_last_ts = 0
+
+
+def next_ts() -> str:
+    """A message ts as Slack makes them: the time it was posted, in epoch seconds with six
+    decimals (ten digits before the dot, so text order is time order). Unique and increasing
+    across the fake and the tests' events, so a thread's messages sort as they were written."""
+    global _last_ts
+    with _clock:
+        _last_ts = max(_last_ts + 100, int(time.time() * 1_000_000))
+        return f"{_last_ts // 1_000_000}.{_last_ts % 1_000_000:06d}"
 
 
 @dataclass
@@ -79,6 +103,32 @@ def message_text(message: dict[str, Any]) -> str:
     return str(message.get("markdown_text") or message.get("text") or "")
 
 
+def _feedback_buttons_ok(element: dict[str, Any]) -> bool:
+    buttons = [element.get("positive_button"), element.get("negative_button")]
+    return len(str(element.get("action_id") or "")) <= 255 and all(
+        isinstance(b, dict)
+        and (b.get("text") or {}).get("type") == "plain_text"
+        and 0 < len(str((b.get("text") or {}).get("text") or "")) <= 75
+        and 0 < len(str(b.get("value") or "")) <= 2000
+        and len(str(b.get("accessibility_label") or "")) <= 75
+        for b in buttons
+    )
+
+
+def _context_actions_ok(block: dict[str, Any]) -> bool:
+    """Block Kit's `context_actions`: 1–5 `feedback_buttons` / `icon_button` elements."""
+    elements = block.get("elements") or []
+    if not 1 <= len(elements) <= 5:
+        return False
+    for element in elements:
+        kind = element.get("type")
+        if kind == "feedback_buttons" and not _feedback_buttons_ok(element):
+            return False
+        if kind not in ("feedback_buttons", "icon_button"):
+            return False
+    return True
+
+
 def _json_arg(value: Any) -> Any:
     """An argument slack_sdk may send as a JSON string (query/form) or as an object (JSON)."""
     if isinstance(value, str):
@@ -113,8 +163,17 @@ class FakeSlack:
         self.replies_page_cap: int | None = None
         """The most messages one conversations.replies page holds (Slack's `limit` else)."""
         self._faults: dict[str, list[SlackFault]] = {}
+        self.refusals: dict[str, str] = {}
+        """method → the error it always answers (`refuse()`)."""
+        self.statuses: dict[tuple[str, str], str] = {}
+        """(channel, thread_ts) → the status line shown under that thread ("" = none)."""
+        self.suggested: dict[tuple[str, str], list[dict[str, str]]] = {}
+        self.titles: dict[tuple[str, str], str] = {}
+        self.members: set[str] = set()
+        """Channels the bot is a member of (for `conversations.history`)."""
+        self.homes: dict[str, dict[str, Any]] = {}
+        """user → the Home tab view last published for them."""
         self._lock = threading.Lock()
-        self._ts = 1_700_000_000_000_000
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict[str, Any]] = []
         self.socket_connections = 0
@@ -138,6 +197,12 @@ class FakeSlack:
             self.calls.clear()
             self.messages.clear()
             self._faults.clear()
+            self.refusals.clear()
+            self.statuses.clear()
+            self.suggested.clear()
+            self.titles.clear()
+            self.members.clear()
+            self.homes.clear()
             self.socket_acks.clear()
             self.socket_connections = 0
             self.users = dict(DEFAULT_USERS)
@@ -205,6 +270,11 @@ class FakeSlack:
         with self._lock:
             self._faults.setdefault(method, []).extend(faults)
 
+    def refuse(self, method: str, error: str) -> None:
+        """Answer every call of `method` with `{"ok": false, "error": error}` until `clear()`."""
+        with self._lock:
+            self.refusals[method] = error
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -219,9 +289,7 @@ class FakeSlack:
         return sorted(found, key=lambda m: m["ts"])
 
     def _next_ts(self) -> str:
-        with self._lock:
-            self._ts += 100
-            return f"{self._ts // 1_000_000}.{self._ts % 1_000_000:06d}"
+        return next_ts()
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -252,6 +320,8 @@ class FakeSlack:
         expected = self.app_token if method == "apps.connections.open" else self.token
         if auth != f"Bearer {expected}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method in self.refusals:
+            return web.json_response({"ok": False, "error": self.refusals[method]})
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": True})
@@ -285,6 +355,10 @@ class FakeSlack:
                 return "invalid_blocks"
             if _markdown_total(blocks) > 12_000:
                 return "msg_blocks_too_long"
+            if any(
+                b.get("type") == "context_actions" and not _context_actions_ok(b) for b in blocks
+            ):
+                return "invalid_blocks"
         if len(str(args.get("markdown_text") or "")) > 12_000:
             return "msg_too_long"
         if len(str(args.get("text") or "")) > 40_000:
@@ -314,6 +388,8 @@ class FakeSlack:
         message["versions"] = [(message["created_at"], message_text(message))]
         with self._lock:
             self.messages[(args["channel"], ts)] = message
+            if args.get("thread_ts") and (args["channel"], args["thread_ts"]) in self.statuses:
+                self.statuses[(args["channel"], args["thread_ts"])] = ""  # a reply clears it
         return {"ok": True, "channel": args["channel"], "ts": ts, "message": message}
 
     def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -337,7 +413,67 @@ class FakeSlack:
             message["versions"].append((time.monotonic(), message_text(message)))
         return {"ok": True, "channel": key[0], "ts": key[1]}
 
+    def _m_assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The status line under a thread (`status` "" clears it); at most 10 loading messages."""
+        channel, thread_ts = args.get("channel_id"), args.get("thread_ts")
+        loading = _json_arg(args.get("loading_messages")) or []
+        if not channel or not thread_ts or "status" not in args or len(loading) > 10:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            self.statuses[(str(channel), str(thread_ts))] = str(args["status"])
+        return {"ok": True}
+
+    def _m_assistant_threads_setSuggestedPrompts(self, args: dict[str, Any]) -> dict[str, Any]:
+        prompts = _json_arg(args.get("prompts")) or []
+        valid = isinstance(prompts, list) and 1 <= len(prompts) <= 4
+        if not valid or not all(p.get("title") and p.get("message") for p in prompts):
+            return {"ok": False, "error": "invalid_arguments"}
+        if not args.get("channel_id"):
+            return {"ok": False, "error": "channel_not_found"}
+        with self._lock:
+            self.suggested[(args["channel_id"], str(args.get("thread_ts") or ""))] = prompts
+        return {"ok": True}
+
+    def _m_assistant_threads_setTitle(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("channel_id") or not args.get("thread_ts") or not args.get("title"):
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            self.titles[(args["channel_id"], args["thread_ts"])] = args["title"]
+        return {"ok": True}
+
+    def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A channel's top-level messages (and broadcasts), newest first, `limit` of them."""
+        channel = args.get("channel", "")
+        if channel not in self.members:
+            return {
+                "ok": False,
+                "error": "channel_not_found" if channel[:1] == "G" else "not_in_channel",
+            }
+        with self._lock:
+            found = [
+                {k: v for k, v in m.items() if k not in ("versions", "created_at", "updates")}
+                for (c, ts), m in self.messages.items()
+                if c == channel and m.get("thread_ts") in (None, ts)
+            ]
+        found.sort(key=lambda m: m["ts"], reverse=True)
+        limit = int(args.get("limit") or 100)
+        if str(args.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            for m in found:
+                m.pop("metadata", None)
+        return {
+            "ok": True,
+            "messages": found[:limit],
+            "has_more": len(found) > limit,
+            "response_metadata": {"next_cursor": ""},
+        }
+
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Shown to `user` only; it is not stored in the channel (nor in `thread()`)."""
+        if not args.get("channel") or not args.get("user"):
+            return {"ok": False, "error": "invalid_arguments"}
+        problem = self._check_content(args)
+        if problem:
+            return {"ok": False, "error": problem}
         return {"ok": True, "message_ts": self._next_ts()}
 
     def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -376,6 +512,19 @@ class FakeSlack:
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": user}
+
+    def _m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = _json_arg(args.get("view")) or {}
+        blocks = view.get("blocks") or []
+        if not args.get("user_id") or view.get("type") != "home" or len(blocks) > 100:
+            return {"ok": False, "error": "invalid_arguments"}
+        for block in blocks:
+            limit = {"section": 3000, "header": 150}.get(block.get("type"), 3000)
+            if len(str((block.get("text") or {}).get("text", ""))) > limit:
+                return {"ok": False, "error": "invalid_blocks"}
+        with self._lock:
+            self.homes[args["user_id"]] = view
+        return {"ok": True, "view": {"id": "V" + uuid.uuid4().hex[:8].upper(), **view}}
 
     def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         view = args.get("view")

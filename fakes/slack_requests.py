@@ -6,14 +6,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import json
 import time
 from typing import Any
+from urllib.parse import urlencode
 
-from fakes.slack import BOT_USER, TEAM
+from fakes.slack import APP_ID, BOT_ID, BOT_USER, TEAM, next_ts
 
 SIGNING_SECRET = "fake-signing-secret-8c1f"
 _ids = itertools.count(1)
-_ts = itertools.count(1)
 
 
 def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
@@ -23,15 +24,17 @@ def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
 
 
 def new_ts() -> str:
-    """A Slack message ts: always 10 digits, a dot and 6 digits, so text order is time order."""
-    n = next(_ts)
-    return f"{1_710_000_000 + n}.{n % 1_000_000:06d}"
+    """A Slack message ts (`fakes.slack.next_ts`: now, unique, in time order)."""
+    return next_ts()
 
 
-def envelope(event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+def envelope(
+    event: dict[str, Any], event_id: str | None = None, *, team: str = TEAM
+) -> dict[str, Any]:
+    """The Events API envelope of `event`, for the workspace `team`."""
     return {
         "token": "legacy-verification-token",
-        "team_id": TEAM,
+        "team_id": team,
         "api_app_id": "A0000APP1",
         "event": event,
         "type": "event_callback",
@@ -40,7 +43,7 @@ def envelope(event: dict[str, Any], event_id: str | None = None) -> dict[str, An
         "authorizations": [
             {
                 "enterprise_id": None,
-                "team_id": TEAM,
+                "team_id": team,
                 "user_id": BOT_USER,
                 "is_bot": True,
                 "is_enterprise_install": False,
@@ -152,4 +155,96 @@ def message_deleted(original: dict[str, Any]) -> dict[str, Any]:
         "channel_type": "channel",
         "deleted_ts": original["ts"],
         "previous_message": {k: v for k, v in original.items() if k != "channel"},
+    }
+
+
+def click_feedback(
+    message: dict[str, Any], *, user: str = "U0000USER", positive: bool = True, team: str = TEAM
+) -> dict[str, Any]:
+    """The `block_actions` payload Slack sends when `user` clicks 👍 (or 👎) on the feedback
+    buttons of `message` (a message as the fake stored it): the action's id and value are read
+    from the message's own `context_actions` block."""
+    element = next(
+        e
+        for b in message.get("blocks") or []
+        if b.get("type") == "context_actions"
+        for e in b["elements"]
+        if e.get("type") == "feedback_buttons"
+    )
+    button = element["positive_button" if positive else "negative_button"]
+    channel, ts, thread_ts = message["channel"], message["ts"], message.get("thread_ts")
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": "pat", "name": "pat", "team_id": team},
+        "api_app_id": APP_ID,
+        "token": "legacy-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": ts,
+            "channel_id": channel,
+            "is_ephemeral": False,
+            "thread_ts": thread_ts,
+        },
+        "trigger_id": f"{next(_ids)}.{int(time.time())}.f00dfeed",
+        "team": {"id": team, "domain": "fake"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": "general"},
+        "message": {
+            "type": "message",
+            "user": BOT_USER,
+            "bot_id": BOT_ID,
+            "text": message.get("text"),
+            "ts": ts,
+            "thread_ts": thread_ts,
+            "blocks": message.get("blocks"),
+        },
+        "state": {"values": {}},
+        "response_url": f"https://hooks.slack.com/actions/{team}/1/x",
+        "actions": [
+            {
+                "type": "feedback_buttons",
+                "action_id": element["action_id"],
+                "block_id": "feedback",
+                "value": button["value"],
+                "text": button["text"],
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+def interactivity_form(payload: dict[str, Any]) -> str:
+    """An interactivity request body as Slack posts it: form-encoded `payload=<JSON>`."""
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def assistant_thread(
+    kind: str, *, channel: str, thread_ts: str, user: str = "U0000USER", looking_at: str | None
+) -> dict[str, Any]:
+    """`assistant_thread_started` or `assistant_thread_context_changed`: the user's pane (their
+    DM `channel` with the app, its `thread_ts`) and the channel they are looking at."""
+    context: dict[str, Any] = {"team_id": TEAM, "enterprise_id": None}
+    if looking_at:
+        context["channel_id"] = looking_at
+    return {
+        "type": kind,
+        "assistant_thread": {
+            "user_id": user,
+            "context": context,
+            "channel_id": channel,
+            "thread_ts": thread_ts,
+        },
+        "event_ts": new_ts(),
+    }
+
+
+def app_home_opened(user: str = "U0000USER", tab: str = "home") -> dict[str, Any]:
+    """`app_home_opened`: `user` opened the app's Home (or Messages) tab."""
+    return {
+        "type": "app_home_opened",
+        "user": user,
+        "channel": "D0000HOME",
+        "tab": tab,
+        "event_ts": new_ts(),
     }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.slack_app import BASE_SCOPES, SCOPES_FOR_EVENT, SUBSCRIPTIONS
+from bot.slack_app import BASE_SCOPES, LISTENER_SUBSCRIPTIONS, SCOPES_FOR_EVENT, SUBSCRIPTIONS
 from fakes.azure import FakeAzure
 from fakes.slack import FakeSlack
 from tests.slackbot_harness import bot_env
@@ -91,16 +91,31 @@ def manifest(*args: str, extra: dict[str, str] | None = None) -> dict:  # type: 
 
 
 def test_manifest_http_matches_what_the_code_listens_to() -> None:
-    """Events, scopes and command come from the code's listener table and the settings."""
+    """Events, scopes and command come from the code's listener tables and the settings; the
+    assistant pane's view, events and `assistant:write` are in, and so are the Home tab, its
+    event and interactivity (for the settings form and 👍/👎)."""
     doc = manifest("--url", "https://bot.example.com/", extra={"BOT_SLASH_COMMAND": "/ask-ai"})
-    expected_events = {e for events in SUBSCRIPTIONS.values() for e in events}
+    tables = (SUBSCRIPTIONS, LISTENER_SUBSCRIPTIONS)
+    expected_events = {e for table in tables for events in table.values() for e in events}
+    assert {
+        "assistant_thread_started",
+        "assistant_thread_context_changed",
+        "app_home_opened",
+    } <= expected_events
     settings = doc["settings"]
     assert set(settings["event_subscriptions"]["bot_events"]) == expected_events
     assert settings["event_subscriptions"]["request_url"] == "https://bot.example.com/slack/events"
     assert settings["interactivity"]["request_url"] == "https://bot.example.com/slack/events"
     assert settings["socket_mode_enabled"] is False
     scopes = set(doc["oauth_config"]["scopes"]["bot"])
-    assert scopes == {*BASE_SCOPES, *(SCOPES_FOR_EVENT[e] for e in expected_events)}
+    assert scopes == {
+        *BASE_SCOPES,
+        *(SCOPES_FOR_EVENT[e] for e in expected_events if e in SCOPES_FOR_EVENT),
+    }
+    assert "assistant:write" in scopes
+    assert doc["features"]["assistant_view"]["assistant_description"]
+    assert doc["features"]["app_home"]["home_tab_enabled"] is True
+    assert settings["interactivity"]["is_enabled"] is True
     (command,) = doc["features"]["slash_commands"]
     assert command["command"] == "/ask-ai" and command["url"].endswith("/slack/events")
 

@@ -127,3 +127,13 @@ def test_mentions_with_files_are_answered_and_edited_mentions_are_not() -> None:
     assert (meant.kind, meant.text, len(meant.files)) == ("mention", "what is in this?", 1)
     edited = {**mention, "edited": {"user": "U1", "ts": "300.0"}}
     assert classify(edited, BODY, DELIVERY) is None
+
+
+def test_every_dm_message_is_for_the_bot_in_or_out_of_a_thread() -> None:
+    """In a DM (the assistant pane is a DM thread) a thread reply needs neither a mention nor
+    an earlier answer: it is a `dm` turn in its thread."""
+    meant = classify(
+        reply("summarize this channel", channel="D1", channel_type="im"), BODY, DELIVERY
+    )
+    assert isinstance(meant, Incoming)
+    assert (meant.kind, meant.thread_id, meant.starts_thread) == ("dm", "T1:D1:100.000001", False)

@@ -121,3 +121,19 @@ def test_settings_reasoning_effort_names_the_valid_values() -> None:
         make(bot_reasoning_effort="max")
     assert "BOT_REASONING_EFFORT" in str(info.value)
     assert "'minimal', 'low', 'medium' or 'high'" in str(info.value)
+
+
+def test_settings_suggested_prompts_are_title_message_pairs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """BOT_SUGGESTED_PROMPTS: `;`-separated `title|message` items (a bare item is both); more
+    than four is refused with the reason; empty means none; unset gives the defaults."""
+    monkeypatch.delenv("BOT_SUGGESTED_PROMPTS", raising=False)
+    assert len(make().bot_suggested_prompts) == 3
+    monkeypatch.setenv("BOT_SUGGESTED_PROMPTS", "Recap|Recap this channel; Say hi ;")
+    assert make().bot_suggested_prompts == (("Recap", "Recap this channel"), ("Say hi", "Say hi"))
+    monkeypatch.setenv("BOT_SUGGESTED_PROMPTS", "")
+    assert make().bot_suggested_prompts == ()
+    monkeypatch.setenv("BOT_SUGGESTED_PROMPTS", "a;b;c;d;e")
+    with pytest.raises(ConfigError, match="at most 4"):
+        make()

@@ -445,7 +445,10 @@ def test_long_answer_arrives_complete_in_several_messages(
 
 
 def test_slack_429_is_retried(bot: BotProcess, slack: FakeSlack, azure: FakeAzure) -> None:
-    """chat.postMessage answering 429 with Retry-After is retried and the reply still arrives."""
+    """chat.postMessage answering 429 with Retry-After is retried and the reply still arrives.
+    (The placeholder's post: a streamed answer's own first post is a progress update, which is
+    skipped rather than retried, so the status line is made to fail once, and not for good.)"""
+    slack.fail("assistant.threads.setStatus", SlackFault(error="internal_error"))
     slack.fail("chat.postMessage", SlackFault(status=429, retry_after=1))
     event = mention("rate limited slack", channel="C13")
     bot.send_event(event)

@@ -114,7 +114,7 @@ def test_sigterm_lets_in_flight_turns_finish(
     bot = BotProcess(bot_env(azure, slack, redis_url)).wait_ready()
     event = mention("slow one", channel="CR3")
     assert bot.send_event(event).status_code == 200
-    wait_until(lambda: slack.thread("CR3", event["ts"]))
+    wait_until(lambda: slack.statuses.get(("CR3", event["ts"])))  # the turn is under way
     code = bot.stop()
     assert code == -15
     assert "Application shutdown complete" in bot.logs()
@@ -127,9 +127,11 @@ def test_sigterm_lets_in_flight_turns_finish(
 def test_slack_refusals_are_logged_not_fatal(
     azure: FakeAzure, slack: FakeSlack, redis_url: str, error: str
 ) -> None:
-    """chat.postMessage errors are logged; no Azure call is wasted, the process keeps serving."""
+    """Slack refusing the channel (the status line, then the placeholder) is logged; no Azure
+    call is wasted, the process keeps serving, and the status line is tried again next time."""
     bot = BotProcess(bot_env(azure, slack, redis_url)).wait_ready()
     try:
+        slack.fail("assistant.threads.setStatus", SlackFault(error=error))
         slack.fail("chat.postMessage", SlackFault(error=error))
         event = mention("hello?", channel="CR4")
         assert bot.send_event(event).status_code == 200
@@ -140,6 +142,7 @@ def test_slack_refusals_are_logged_not_fatal(
         bot.send_event(again)
         (reply,) = final_thread(slack, "CR4", again["ts"])
         assert message_text(reply) == "Answer to: Pat: hello again"
+        assert len(slack.calls_to("assistant.threads.setStatus")) == 2
     finally:
         bot.stop()
 
@@ -147,9 +150,11 @@ def test_slack_refusals_are_logged_not_fatal(
 def test_slack_5xx_on_post_is_not_retried_forever(
     azure: FakeAzure, slack: FakeSlack, redis_url: str
 ) -> None:
-    """A 500 from chat.postMessage ends the turn with a log line, not a loop."""
+    """A 500 from Slack (status line, then placeholder) ends the turn with a log line, not a
+    loop."""
     bot = BotProcess(bot_env(azure, slack, redis_url)).wait_ready()
     try:
+        slack.fail("assistant.threads.setStatus", SlackFault(status=500))
         slack.fail("chat.postMessage", SlackFault(status=500))
         event = mention("server error", channel="CR5")
         bot.send_event(event)

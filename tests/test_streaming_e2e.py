@@ -35,7 +35,8 @@ def bot(
 def test_streamed_answer_grows_then_shows_usage(
     bot: BotProcess, slack: FakeSlack, azure: FakeAzure
 ) -> None:
-    """With a slow stream, the placeholder is updated with growing text, then the final answer."""
+    """With a slow stream, the answer's message grows (its first text posted under the status
+    line), then becomes the final answer."""
     azure.answer = lambda m: WORDS
     azure.token_delay = 0.1
     before = turns(bot)
@@ -48,7 +49,7 @@ def test_streamed_answer_grows_then_shows_usage(
     body = azure.completions[-1].body
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     texts = [text for _, text in reply["versions"]]
-    growing = [t for t in texts[1:-1] if t.endswith(" …")]
+    growing = [t for t in texts[:-1] if t.endswith(" …")]
     assert len(growing) >= 2
     lengths = [len(t) for t in growing]
     assert lengths == sorted(lengths) and WORDS.startswith(growing[0][:-2])
@@ -75,7 +76,8 @@ def test_cut_stream_ends_with_partial_text_and_note(
 def test_stream_off_per_channel_uses_one_call(
     bot: BotProcess, slack: FakeSlack, azure: FakeAzure
 ) -> None:
-    """`/gpt set stream off` makes the channel's turns non-streaming: one final update only."""
+    """`/gpt set stream off` makes the channel's turns non-streaming: the answer is posted once,
+    never updated."""
     from tests.test_commands_e2e import command
 
     assert "→ off" in command(bot, "set stream off", user="UADMIN", channel="CST3")
@@ -88,7 +90,7 @@ def test_stream_off_per_channel_uses_one_call(
     wait_for_turns(bot, before, ok=1)
     assert "stream" not in azure.completions[-1].body
     assert message_text(reply) == WORDS
-    assert len(reply["versions"]) == 2  # the placeholder, then the answer
+    assert len(reply["versions"]) == 1  # under the status line: no placeholder to replace
 
 
 def test_api_version_2023_05_15_never_streams(

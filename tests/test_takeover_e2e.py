@@ -40,9 +40,10 @@ def kill(bot: BotProcess) -> None:
 def test_replica_killed_after_its_ack_is_replaced_in_its_placeholder(
     azure: FakeAzure, slack: FakeSlack, redis_url: str
 ) -> None:
-    """A acks a mention, posts "Thinking…", is killed while Azure thinks; B takes the turn over
-    and answers in A's placeholder: one message, one answer, and a late redelivery is a
-    duplicate."""
+    """A acks a mention, posts "Thinking…" (the workspace refuses Slack's status line), is
+    killed while Azure thinks; B takes the turn over and answers in A's placeholder: one
+    message, one answer, and a late redelivery is a duplicate."""
+    slack.refuse("assistant.threads.setStatus", "missing_scope")
     a, b = replicas(azure, slack, redis_url)
     try:
         azure.first_token_delay = 30.0
@@ -62,6 +63,28 @@ def test_replica_killed_after_its_ack_is_replaced_in_its_placeholder(
         wait_for_turns(b, before, duplicate=1)
         assert len(slack.thread("CTAKE1", event["ts"])) == 1
         assert len(slack.calls_to("chat.postMessage")) == 1  # A's placeholder, nothing more
+    finally:
+        a.stop(), b.stop()
+
+
+def test_replica_killed_under_a_status_line_is_replaced_by_one_answer(
+    azure: FakeAzure, slack: FakeSlack, redis_url: str
+) -> None:
+    """Where Slack shows a status line instead of a placeholder, the taker answers with the one
+    message of the turn: nothing of the dead replica's is left in the thread."""
+    a, b = replicas(azure, slack, redis_url)
+    try:
+        azure.first_token_delay = 30.0
+        event = mention("status, then gone", channel="CTAKE4")
+        assert a.send_event(event).status_code == 200
+        wait_until(lambda: azure.completions)
+        assert slack.calls_to("assistant.threads.setStatus")
+        assert slack.thread("CTAKE4", event["ts"]) == []
+        kill(a)
+        azure.first_token_delay = 0.0
+        (reply,) = final_thread(slack, "CTAKE4", event["ts"], timeout=30)
+        assert message_text(reply) == "Answer to: Pat: status, then gone"
+        assert b.metric("slackgpt_takeovers_total") == 1
     finally:
         a.stop(), b.stop()
 
@@ -118,6 +141,7 @@ def test_socket_mode_replica_killed_after_its_ack_is_replaced(
 ) -> None:
     """The same holds for a Socket Mode replica: it acks the envelope, dies, and an HTTP
     replica on the same Redis answers in its placeholder."""
+    slack.refuse("assistant.threads.setStatus", "missing_scope")
     env = bot_env(azure, slack, redis_url, BOT_LEASE_SECONDS=LEASE, BOT_STREAM="false")
     socket_env = {**env, "SLACK_APP_TOKEN": slack.app_token}
     socket_env.pop("SLACK_SIGNING_SECRET")

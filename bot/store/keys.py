@@ -17,11 +17,14 @@ cluster without cross-slot commands.
 | ``{p}v1:once:ev:{<thread>}:<event>``| string | dedup claim on a Slack event id (redeliveries) | lease, then done TTL |
 | ``{p}v1:turn:{<thread>}:<ts>``      | hash   | an admitted turn: the message, its owner's token, the placeholder ts | until done (1 h at most) |
 | ``{p}v1:turns``                     | zset   | admitted turns not yet done, by when to look at them again (ms) | none        |
+| ``{p}v1:pane:{<thread>}``           | hash   | a pane's thread: user, looking_at, titled     | history TTL          |
 | ``{p}v1:cfg:<team>:ws``             | hash   | workspace defaults, setting → JSON value      | none                 |
 | ``{p}v1:cfg:<team>:ch:<channel>``   | hash   | one channel's overrides, setting → JSON value | none                 |
 | ``{p}v1:usage:<team>:<YYYYMMDD>``   | hash   | the day's token counters (see `bot.usage`)    | 90 days              |
 | ``{p}v1:person:<team>:<user>``      | string | a person's display name (`users.info`)        | about a day          |
 | ``{p}v1:deploy:<endpoint>:<name>``  | hash   | what a deployment takes: reasoning, model     | 7 days, per finding  |
+| ``{p}v1:nostatus:<team>``           | string | Slack's refusal of the thread status line     | a day                |
+| ``{p}v1:feedback:<team>:<YYYYMMDD>``| hash   | votes on the day's answers (`bot.feedback`)   | 90 days              |
 
 ``<thread>`` is an opaque id chosen by the caller: ``team:channel:thread_ts`` for Slack,
 ``cli:NAME`` for ``python -m bot ask --thread NAME``. A message's id is its Slack ts (fixed width,
@@ -74,6 +77,9 @@ class Keys:
     def turns(self) -> str:
         return f"{self.base}turns"
 
+    def assistant_thread(self, thread: str) -> str:
+        return f"{self.base}pane:{{{thread}}}"
+
     def workspace_settings(self, team: str) -> str:
         return f"{self.base}cfg:{team}:ws"
 
@@ -85,6 +91,12 @@ class Keys:
 
     def person(self, team: str, user: str) -> str:
         return f"{self.base}person:{team}:{user}"
+
+    def status_refused(self, team: str) -> str:
+        return f"{self.base}nostatus:{team}"
+
+    def feedback_day(self, team: str, day: dt.date) -> str:
+        return f"{self.base}feedback:{team}:{day:%Y%m%d}"
 
     def deployment(self, endpoint: str, name: str) -> str:
         digest = hashlib.sha256(endpoint.encode()).hexdigest()[:16]

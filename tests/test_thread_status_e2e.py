@@ -1,0 +1,132 @@
+"""End to end: Slack's status line as the working signal in channel threads, the placeholder
+where a workspace refuses it (remembered per workspace), with `python -m bot serve`, a real
+redis-server and the fakes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import redis
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.slack_response import SlackResponse
+
+from bot.store import Keys
+from bot.thread_status import STATUS, refusal_of
+from fakes.azure import FakeAzure
+from fakes.redis_server import RedisServer
+from fakes.slack import TEAM, FakeSlack, SlackFault, message_text
+from fakes.slack_requests import envelope, mention
+from tests.slackbot_harness import BotProcess, bot_env, final_thread, turns, wait_for_turns
+
+
+@pytest.fixture(scope="module")
+def bot(
+    fake_azure: FakeAzure, fake_slack: FakeSlack, redis_server: RedisServer
+) -> Iterator[BotProcess]:
+    proc = BotProcess(bot_env(fake_azure, fake_slack, redis_server.url)).wait_ready()
+    yield proc
+    proc.stop()
+
+
+def ask(bot: BotProcess, channel: str, team: str, text: str = "hello") -> dict[str, str]:
+    event = mention(text, channel=channel)
+    response = bot.post_raw(json.dumps(envelope(event, team=team)))
+    assert response.status_code == 200
+    return event
+
+
+def texts_of(message: dict[str, object]) -> list[str]:
+    return [text for _, text in message["versions"]]  # type: ignore[attr-defined]
+
+
+def test_status_line_replaces_the_placeholder_and_the_answer_clears_it(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure
+) -> None:
+    """A mention shows "is thinking…" under its thread before anything is posted; the thread
+    then holds only the answer, and posting it cleared the status line."""
+    before = turns(bot)
+    event = ask(bot, "CSTAT1", TEAM)
+    (reply,) = final_thread(slack, "CSTAT1", event["ts"])
+    wait_for_turns(bot, before, ok=1)
+    (status,) = slack.calls_to("assistant.threads.setStatus")
+    assert status.args["channel_id"] == "CSTAT1"
+    assert status.args["thread_ts"] == event["ts"]
+    assert status.args["status"] == STATUS
+    first_post = slack.calls_to("chat.postMessage")[0]
+    assert status.at < first_post.at
+    assert not any("Thinking" in text for text in texts_of(reply))
+    assert message_text(reply) == "Answer to: Pat: hello"
+    assert slack.statuses[("CSTAT1", event["ts"])] == ""
+
+
+def test_a_refused_status_falls_back_to_placeholders_once_per_workspace(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure, redis_server: RedisServer
+) -> None:
+    """A workspace where Slack refuses setStatus gets the placeholder; the refusal is kept in
+    Redis with a TTL, so its next turn makes no setStatus call; other workspaces keep the
+    status line."""
+    slack.refuse("assistant.threads.setStatus", "missing_scope")
+    before = turns(bot)
+    first = ask(bot, "CSTAT2", "TREFUSE01")
+    (reply,) = final_thread(slack, "CSTAT2", first["ts"])
+    assert texts_of(reply)[0] == ":hourglass_flowing_sand: _Thinking…_"
+    assert message_text(reply) == "Answer to: Pat: hello"
+    second = ask(bot, "CSTAT2", "TREFUSE01", "again")
+    (reply,) = final_thread(slack, "CSTAT2", second["ts"])
+    assert texts_of(reply)[0] == ":hourglass_flowing_sand: _Thinking…_"
+    wait_for_turns(bot, before, ok=2)
+    assert len(slack.calls_to("assistant.threads.setStatus")) == 1
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        key = Keys().status_refused("TREFUSE01")
+        assert client.get(key) == "missing_scope"
+        assert 0 < client.ttl(key) <= 86_400
+    finally:
+        client.close()
+
+    slack.refusals.clear()
+    other = ask(bot, "CSTAT3", "TOTHER001")
+    (reply,) = final_thread(slack, "CSTAT3", other["ts"])
+    assert not any("Thinking" in text for text in texts_of(reply))
+    assert len(slack.calls_to("assistant.threads.setStatus")) == 2
+
+
+def test_a_transient_status_error_is_not_remembered(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure
+) -> None:
+    """Slack's own failure on setStatus costs that turn a placeholder, not the workspace its
+    status line: the next turn shows the status again."""
+    slack.fail("assistant.threads.setStatus", SlackFault(error="internal_error"))
+    first = ask(bot, "CSTAT4", "TBLIP0001")
+    (reply,) = final_thread(slack, "CSTAT4", first["ts"])
+    assert texts_of(reply)[0] == ":hourglass_flowing_sand: _Thinking…_"
+    second = ask(bot, "CSTAT4", "TBLIP0001", "again")
+    (reply,) = final_thread(slack, "CSTAT4", second["ts"])
+    assert not any("Thinking" in text for text in texts_of(reply))
+    assert len(slack.calls_to("assistant.threads.setStatus")) == 2
+
+
+def _error(error: str, status: int = 200) -> SlackApiError:
+    response = SlackResponse(
+        client=None,
+        http_verb="POST",
+        api_url="https://slack.com/api/assistant.threads.setStatus",
+        req_args={},
+        data={"ok": False, "error": error},
+        headers={},
+        status_code=status,
+    )
+    return SlackApiError("refused", response)
+
+
+def test_refusal_of_remembers_only_what_is_about_the_workspace() -> None:
+    """Scope and token-type refusals are remembered; rate limits, Slack's failures and errors
+    about one channel or token are not."""
+    assert refusal_of(_error("missing_scope")) == "missing_scope"
+    assert refusal_of(_error("not_allowed_token_type")) == "not_allowed_token_type"
+    for passing in ("ratelimited", "internal_error", "channel_not_found", "invalid_auth"):
+        assert refusal_of(_error(passing)) is None, passing
+    assert refusal_of(_error("ratelimited", 429)) is None
+    assert refusal_of(_error("", 503)) is None
