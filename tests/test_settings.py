@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.errors import ConfigError
@@ -137,3 +139,15 @@ def test_settings_suggested_prompts_are_title_message_pairs(
     monkeypatch.setenv("BOT_SUGGESTED_PROMPTS", "a;b;c;d;e")
     with pytest.raises(ConfigError, match="at most 4"):
         make()
+
+
+def test_env_example_names_every_setting() -> None:
+    """`.env.example` has a line (set or commented out) for every setting the bot reads."""
+    from pathlib import Path
+
+    from bot.settings import Settings
+
+    text = (Path(__file__).parent.parent / ".env.example").read_text()
+    named = set(re.findall(r"^(?:# )?([A-Z][A-Z0-9_]*)=", text, re.MULTILINE))
+    missing = [name.upper() for name in Settings.model_fields if name.upper() not in named]
+    assert missing == []
