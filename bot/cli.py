@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
+from starlette.types import ASGIApp
+
 from bot.chat_types import Message
 from bot.errors import BotError, ConfigError
 from bot.formatting import usage_text
@@ -121,20 +123,38 @@ async def _doctor(settings: Settings) -> int:
     return EXIT_OK if not failed else EXIT_API
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _log_at(level: str) -> None:
     logging.basicConfig(
         level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger().setLevel(level)
+    for name in LEVEL_CHECKING_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
+def worker_app() -> ASGIApp:
+    """The ASGI app of one HTTP worker process (`WEB_CONCURRENCY` > 1): uvicorn starts each
+    worker afresh, so each reads its settings and builds its own bot, as a replica would."""
+    from bot.app import build_asgi, build_slack_bot
+    from bot.server import tune_gc
+
+    settings = load_settings(slack="http")
+    _log_at(settings.bot_log_level)
+    bot = build_slack_bot(settings)
+    tune_gc()
+    return build_asgi(bot)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _log_at("WARNING")
     # The Slack modes check their tokens with every other setting, so one run lists all problems.
     modes: dict[str | None, SlackMode] = {None: "auto", "serve": "http", "socket": "socket"}
     try:
         settings = load_settings(slack=modes.get(args.command))
-        logging.getLogger().setLevel(settings.bot_log_level)
-        for name in LEVEL_CHECKING_LOGGERS:
-            logging.getLogger(name).setLevel(settings.bot_log_level)
+        _log_at(settings.bot_log_level)
         if args.command == "doctor":
             logging.getLogger().setLevel(logging.ERROR)
             return asyncio.run(_doctor(settings))

@@ -11,11 +11,13 @@ import asyncio
 import gc
 import logging
 import signal
+from typing import Any
 
 import uvicorn
 
-from bot.app import build_asgi, build_slack_bot
+from bot.app import build_asgi, build_slack_bot, build_slack_client
 from bot.settings import Settings
+from bot.slack_identity import BotIdentity
 
 log = logging.getLogger(__name__)
 
@@ -33,23 +35,30 @@ def tune_gc() -> None:
 
 
 def run_http(settings: Settings, *, host: str, port: int) -> int:
+    """Serve HTTP. With `WEB_CONCURRENCY` > 1, that many worker processes share the port, each a
+    replica of its own (its own event loop, clients and lease keeper, all sharing Redis), so the
+    bot uses every core; the turn journal and Redis claims make that as safe as replicas are."""
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "lifespan": "on",
+        "log_level": settings.bot_log_level.lower(),
+        "access_log": False,
+        "timeout_graceful_shutdown": int(settings.bot_drain_seconds) + 1,
+        "backlog": 4096,
+    }
+    log.info("HTTP mode: POST http://%s:%d/slack/events", host, port)
+    if settings.web_concurrency > 1:
+        # Learn the bot's identity once first, so a token Slack refuses stops here with the fix.
+        asyncio.run(BotIdentity(build_slack_client(settings)).learn())
+        uvicorn.run("bot.cli:worker_app", factory=True, workers=settings.web_concurrency, **options)
+        return 0
     bot = build_slack_bot(settings)
     # Learn the bot's identity before serving: a token Slack refuses stops here with the fix
     # (ConfigError, exit code 2) instead of failing inside the server's start-up.
     asyncio.run(bot.identity.learn())
     tune_gc()
-    config = uvicorn.Config(
-        build_asgi(bot),
-        host=host,
-        port=port,
-        lifespan="on",
-        log_level=settings.bot_log_level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.bot_drain_seconds) + 1,
-        backlog=4096,
-    )
-    log.info("HTTP mode: POST http://%s:%d/slack/events", host, port)
-    uvicorn.Server(config).run()
+    uvicorn.Server(uvicorn.Config(build_asgi(bot), **options)).run()
     return 0
 
 

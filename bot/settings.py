@@ -139,6 +139,8 @@ class Settings(BaseSettings):
     """How long a replica's hold on its turns (dedup claims, thread locks) lasts without being
     renewed: after it dies, Slack's retries are answered and its turns taken over within this."""
     bot_drain_seconds: float = Field(default=25, ge=0)
+    web_concurrency: int = Field(default=1, ge=1, le=64)
+    """HTTP worker processes (the Heroku/uvicorn convention): one per core uses every core."""
     bot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     bot_log_content: bool = False
     """Log message text (debug only). Off by default: Slack messages are the team's data."""
