@@ -57,16 +57,37 @@ def pct(values: list[float], p: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (the bot's worker processes with WEB_CONCURRENCY > 1)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            found += process_tree(int(child))
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """CPU time (user + system) of `pid` and every process below it."""
+    total = 0.0
+    for each in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak resident memory of `pid` and its descendants, summed (an upper bound)."""
+    total = 0.0
+    for each in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{each}/status").read_text().splitlines()
+        except FileNotFoundError:
+            continue
+        total += sum(int(line.split()[1]) / 1024 for line in lines if line.startswith("VmHWM:"))
+    return total or float("nan")
 
 
 class Fakes:
@@ -126,7 +147,9 @@ class Level:
 class Target:
     """The bot or the baseline as a server subprocess."""
 
-    def __init__(self, kind: str, fakes: Fakes, redis_url: str, stream: bool) -> None:
+    def __init__(
+        self, kind: str, fakes: Fakes, redis_url: str, stream: bool, workers: int = 1
+    ) -> None:
         self.kind = kind
         self.port = free_port()
         env = {
@@ -143,6 +166,7 @@ class Target:
                 "PORT": str(self.port),
                 "BOT_STREAM": "true" if stream else "false",
                 "BOT_LOG_LEVEL": "INFO",
+                "WEB_CONCURRENCY": str(workers),
             }
         )
         cmd = (
@@ -398,7 +422,8 @@ def max_in_flight(items: list[Sent], per_thread: dict[str, list[dict[str, Any]]]
 def print_report(levels: list[Level], args: argparse.Namespace) -> None:
     print(
         f"\nAzure latency {args.latency:.1f} s before the first token; all on loopback; "
-        f"{os.cpu_count()} cores. Medians/percentiles over each level's turns.\n"
+        f"{os.cpu_count()} cores; the bot with WEB_CONCURRENCY={args.workers}. "
+        "Medians/percentiles over each level's turns.\n"
     )
     keys = sorted({k for lv in levels for k in lv.figures})
     header = ["figure"] + [f"{lv.target}:{lv.name}" for lv in levels]
@@ -511,7 +536,7 @@ async def main_async(args: argparse.Namespace) -> list[Level]:
             connector=connector, timeout=aiohttp.ClientTimeout(total=60)
         ) as session:
             if {"rate", "inflight"} & set(args.levels):
-                bot = Target("bot", fakes, redis_url, stream=False)
+                bot = Target("bot", fakes, redis_url, stream=False, workers=args.workers)
                 base = Target("baseline", fakes, redis_url, stream=False)
                 try:
                     for target in (bot, base):
@@ -569,6 +594,12 @@ def main() -> None:
         "--rounds", type=int, default=4, help="interleaved bot/baseline rounds of the rate level"
     )
     parser.add_argument("--inflight", type=int, default=1000, help="turns in the burst level")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="the bot's WEB_CONCURRENCY (worker processes); the baseline is one process",
+    )
     parser.add_argument("--stream-turns", type=int, default=100, help="turns in the stream level")
     parser.add_argument("--latency", type=float, default=2.0, help="Azure seconds to first token")
     parser.add_argument(
