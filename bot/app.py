@@ -48,6 +48,7 @@ from bot.retry import RetryPolicy
 from bot.room import Room
 from bot.settings import Settings
 from bot.slack_app import Events, build_bolt_app
+from bot.slack_client import LeanWebClient
 from bot.slack_files import FileFetcher
 from bot.slack_identity import BotIdentity
 from bot.slack_people import People
@@ -246,14 +247,16 @@ class SlackBot:
 
 
 def build_slack_client(settings: Settings, *, retry_rate_limits: bool = True) -> AsyncWebClient:
-    """The Web API client. Slack's 429s are retried honouring Retry-After (slack_sdk's handler);
-    5xx are not, since a retried chat.postMessage could post twice. Streaming progress updates
-    use a client without the 429 retry: a skipped progress update is better than a stall."""
+    """The Web API client (`LeanWebClient`: slack_sdk's, with JSON POSTs sent directly). Slack's
+    429s are retried honouring Retry-After; 5xx are not, since a retried chat.postMessage could
+    post twice. Streaming progress updates use a client without the 429 retry: a skipped
+    progress update is better than a stall."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return AsyncWebClient(
+    return LeanWebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=15,
+        rate_limit_retries=3 if retry_rate_limits else 0,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
             *([AsyncRateLimitErrorRetryHandler(max_retry_count=3)] if retry_rate_limits else []),
