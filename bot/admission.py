@@ -87,8 +87,7 @@ class Admission:
         followup = msg.kind == "followup"
         lease = self.journal.lease(msg.thread_id, msg.ts, msg.event_id)
         batch = Batch(self.redis)
-        effective = self.config.queue_read(batch, msg.team, msg.channel)
-        used = self.ledger.queue_user_today(batch, msg.team, msg.user)
+        reads = self._queue_reads(batch, msg)
         lock: Result[HeldLock | None] | None = None
         if msg.starts_thread:
             duplicate = self.journal.queue_claim(batch, lease, msg.to_json())
@@ -99,27 +98,54 @@ class Admission:
             )
         try:
             await batch.run()
+            if lock is not None:
+                effective, used = await self._settle_reads(msg, *reads)
+                begun = Begun(duplicate.value, effective, used, lease, lock.value)
+                return Admitted(msg, begun)
+            queued, dup = joined.value
+            if queued is Queued.NOT_IN_THREAD:
+                self._forget(lease)
+                return None if followup else Admitted(msg)
+            effective, used = await self._settle_reads(msg, *reads)
         except StoreUnavailable:
             return None if followup else Admitted(msg)  # the turn itself will tell the user
-        if lock is not None:
-            begun = Begun(duplicate.value, effective.value, used.value, lease, lock.value)
-            return Admitted(msg, begun)
-        queued, dup = joined.value
-        if queued is Queued.NOT_IN_THREAD:
-            self._forget(lease)
-            return None if followup else Admitted(msg)
-        begun = Begun(dup, effective.value, used.value, lease)
+        begun = Begun(dup, effective, used, lease)
         return Admitted(msg, begun, joined_queue=queued is Queued.JOINED)
+
+    def _queue_reads(
+        self, batch: Batch, msg: Incoming
+    ) -> tuple[Result[Effective | None], Result[int] | None]:
+        """The channel's settings, and the user's usage today where a quota may apply (unknown
+        settings, or a quota in the ones this process holds)."""
+        known = self.config.cached(msg.team, msg.channel)
+        effective = self.config.queue_read(batch, msg.team, msg.channel)
+        if known is not None and not known.settings.quota:
+            return effective, None
+        return effective, self.ledger.queue_user_today(batch, msg.team, msg.user)
+
+    async def _settle_reads(
+        self, msg: Incoming, effective: Result[Effective | None], used: Result[int] | None
+    ) -> tuple[Effective, int]:
+        """The reads' values; settings that changed since this process read them, and usage a
+        new quota needs, cost a round trip of their own."""
+        settings = effective.value
+        if settings is None:
+            settings = await self.config.effective(msg.team, msg.channel)
+        if used is not None:
+            return settings, used.value
+        if not settings.settings.quota:
+            return settings, 0
+        return settings, await self.ledger.user_today(msg.team, msg.user)
 
     async def resume(self, claimed: Claimed) -> Admitted:
         """A turn taken over from a replica that died: its claims are this replica's now; read
         the settings and usage again (they may have changed)."""
         msg = Incoming.from_json(claimed.message)
         batch = Batch(self.redis)
-        effective = self.config.queue_read(batch, msg.team, msg.channel)
-        used = self.ledger.queue_user_today(batch, msg.team, msg.user)
+        reads = self._queue_reads(batch, msg)
         await batch.run()
-        begun = Begun(None, effective.value, used.value, claimed.lease)
+        effective, used = await self._settle_reads(msg, *reads)
+        begun = Begun(None, effective, used, claimed.lease)
         return Admitted(msg, begun, placeholder=claimed.placeholder)
 
     def _forget(self, lease: Lease) -> None:

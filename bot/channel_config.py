@@ -1,15 +1,21 @@
 """Where each channel's settings come from: the Redis store of overrides, and their merge.
 
 Two Redis hashes (`Keys.workspace_settings`, `Keys.channel_settings`) map a setting's name to its
-JSON value. A turn reads both in the same round trip as its dedup claims (`ConfigStore.queue_read`),
-so settings cost no extra round trip. Precedence: channel, then workspace, then the environment.
-The settings themselves are declared in `bot.channel_settings`.
+JSON value. Precedence: channel, then workspace, then the environment. The settings themselves are
+declared in `bot.channel_settings`.
+
+Settings change rarely and every turn needs them, so each process keeps the merged settings of
+the channels it serves, with the workspace's settings version (`Keys.settings_version`, bumped by
+every change): a turn reads only that version, in the same round trip as its dedup claims
+(`ConfigStore.queue_read`), and the hashes only when the version moved, the channel is new to the
+process, or `cache_seconds` passed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -40,19 +46,70 @@ def _decode(name: str, encoded: str) -> Any:
     return SETTINGS[name].validate(json.loads(encoded))
 
 
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    effective: Effective
+    version: str | None
+    until: float
+
+
 class ConfigStore:
     """Reads and writes channel/workspace settings in Redis over the environment's layer."""
 
-    def __init__(self, redis: Redis, keys: Keys, environment: ChannelSettings) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        environment: ChannelSettings,
+        *,
+        cache_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.environment = environment
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._cache: dict[tuple[str, str], _Cached] = {}
 
-    def queue_read(self, batch: Batch, team: str, channel: str) -> Result[Effective]:
-        """Add the reads of the settings in effect in a channel to `batch`."""
-        batch.pipe.hgetall(self.keys.channel_settings(team, channel))
-        batch.pipe.hgetall(self.keys.workspace_settings(team))
-        return batch.step(lambda replies: self.effective_from(replies[0], replies[1]))
+    def cached(self, team: str, channel: str) -> Effective | None:
+        """The settings this process last read for the channel (possibly stale), or None."""
+        hit = self._cache.get((team, channel))
+        return hit.effective if hit is not None else None
+
+    def queue_read(self, batch: Batch, team: str, channel: str) -> Result[Effective | None]:
+        """Add the read of the settings in effect in a channel to `batch`: the version only
+        when this process holds them, else the hashes too. None: they changed since, read them
+        with `effective`."""
+        hit = self._cache.get((team, channel))
+        fresh = hit is not None and hit.until > self.clock()
+        batch.pipe.get(self.keys.settings_version(team))
+        if not fresh:
+            batch.pipe.hgetall(self.keys.channel_settings(team, channel))
+            batch.pipe.hgetall(self.keys.workspace_settings(team))
+
+        def parse(replies: list[Any]) -> Effective | None:
+            if len(replies) == 3:
+                return self._remember(team, channel, replies[0], replies[1], replies[2])
+            assert hit is not None
+            return hit.effective if replies[0] == hit.version else None
+
+        return batch.step(parse)
+
+    def _remember(
+        self,
+        team: str,
+        channel: str,
+        version: str | None,
+        channel_raw: Mapping[str, str],
+        team_raw: Mapping[str, str],
+    ) -> Effective:
+        effective = self.effective_from(channel_raw, team_raw)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        until = self.clock() + self.cache_seconds
+        self._cache[(team, channel)] = _Cached(effective, version, until)
+        return effective
 
     def effective_from(
         self, channel_raw: Mapping[str, str], team_raw: Mapping[str, str]
@@ -85,8 +142,12 @@ class ConfigStore:
         return self.effective_from({}, raw)
 
     async def effective(self, team: str, channel: str) -> Effective:
+        """The settings in effect in a channel, read from Redis now."""
         batch = Batch(self.redis)
-        effective = self.queue_read(batch, team, channel)
+        batch.pipe.get(self.keys.settings_version(team))
+        batch.pipe.hgetall(self.keys.channel_settings(team, channel))
+        batch.pipe.hgetall(self.keys.workspace_settings(team))
+        effective = batch.step(lambda r: self._remember(team, channel, r[0], r[1], r[2]))
         await batch.run()
         return effective.value
 
@@ -103,6 +164,7 @@ class ConfigStore:
                 pipe.hget(hkey, key)
                 pipe.hset(hkey, key, json.dumps(value, ensure_ascii=False))
                 old, _ = await pipe.execute()
+        await self._changed(team)
         return json.loads(old) if old is not None else None
 
     async def unset(self, team: str, channel: str | None, key: str) -> Any:
@@ -113,6 +175,7 @@ class ConfigStore:
                 pipe.hget(hkey, key)
                 pipe.hdel(hkey, key)
                 old, _ = await pipe.execute()
+        await self._changed(team)
         return json.loads(old) if old is not None else None
 
     async def reset(self, team: str, channel: str) -> dict[str, Any]:
@@ -123,4 +186,13 @@ class ConfigStore:
                 pipe.hgetall(hkey)
                 pipe.delete(hkey)
                 old, _ = await pipe.execute()
+        await self._changed(team)
         return {k: json.loads(v) for k, v in old.items()}
+
+    async def _changed(self, team: str) -> None:
+        """Tell every process that the workspace's settings moved (a separate command: the
+        version key and the hashes are in different Cluster slots)."""
+        with redis_unavailable():
+            await self.redis.incr(self.keys.settings_version(team))
+        for key in [k for k in self._cache if k[0] == team]:
+            del self._cache[key]

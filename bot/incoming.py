@@ -42,8 +42,11 @@ class Incoming:
         return self.thread_ts == self.ts
 
     def to_json(self) -> str:
-        """The message as the turn journal keeps it (see `bot.store.journal`)."""
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+        """The message as the turn journal keeps it (see `bot.store.journal`). Built by hand:
+        `dataclasses.asdict` deep-copies every field, and this runs for every admitted turn."""
+        return json.dumps(
+            {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, ensure_ascii=False
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Incoming:

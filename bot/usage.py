@@ -73,6 +73,13 @@ class UsageLedger:
         batch.pipe.hget(self.keys.usage_day(team, self.now().date()), f"u:{user}:t")
         return batch.step(lambda replies: self.tokens_from(replies[0]))
 
+    async def user_today(self, team: str, user: str) -> int:
+        """The user's tokens today, in a round trip of its own."""
+        batch = Batch(self.redis)
+        used = self.queue_user_today(batch, team, user)
+        await batch.run()
+        return used.value
+
     @staticmethod
     def tokens_from(raw: object) -> int:
         try:

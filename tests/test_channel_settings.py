@@ -16,7 +16,7 @@ from bot.channel_settings import (
 )
 from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
-from bot.store import Keys
+from bot.store import Batch, Keys
 
 BASE = {"azure_openai_endpoint": "https://res.openai.azure.com/", "azure_openai_key": "k"}
 
@@ -206,3 +206,30 @@ async def test_config_store_unset_and_reset_return_what_they_removed() -> None:
     eff = await config.effective("T1", "C1")
     assert (eff.settings.quota, eff.sources["quota"]) == (100, "workspace")
     assert eff.sources["system"] == "environment"
+
+
+async def test_config_store_reuses_settings_until_another_process_changes_them() -> None:
+    """A process reads a channel's hashes once, then only the workspace's version; a change made
+    by another process (another replica) bumps it and is read on the next turn."""
+    redis = FakeAsyncRedis(decode_responses=True)
+    mine, theirs = ConfigStore(redis, Keys(), env_layer()), ConfigStore(redis, Keys(), env_layer())
+
+    async def read(store: ConfigStore) -> tuple[ChannelSettings | None, int]:
+        batch = Batch(redis)
+        effective = store.queue_read(batch, "T1", "C1")
+        commands = len(batch.pipe)
+        await batch.run()
+        value = effective.value
+        return (value.settings if value else None), commands
+
+    first, commands = await read(mine)
+    assert first is not None and first.temperature is None and commands == 3
+    again, commands = await read(mine)
+    assert again == first and commands == 1  # the version only
+    await theirs.set("T1", "C1", "temperature", 0.3)
+    stale, _ = await read(mine)
+    assert stale is None  # changed elsewhere: the caller reads it again
+    fresh = await mine.effective("T1", "C1")
+    assert fresh.settings.temperature == 0.3
+    reused, commands = await read(mine)
+    assert reused is not None and reused.temperature == 0.3 and commands == 1

@@ -20,6 +20,7 @@ cluster without cross-slot commands.
 | ``{p}v1:pane:{<thread>}``           | hash   | a pane's thread: user, looking_at, titled     | history TTL          |
 | ``{p}v1:cfg:<team>:ws``             | hash   | workspace defaults, setting → JSON value      | none                 |
 | ``{p}v1:cfg:<team>:ch:<channel>``   | hash   | one channel's overrides, setting → JSON value | none                 |
+| ``{p}v1:cfg:<team>:ver``            | string | bumped by every settings change (caches)      | none                 |
 | ``{p}v1:usage:<team>:<YYYYMMDD>``   | hash   | the day's token counters (see `bot.usage`)    | 90 days              |
 | ``{p}v1:person:<team>:<user>``      | string | a person's display name (`users.info`)        | about a day          |
 | ``{p}v1:deploy:<endpoint>:<name>``  | hash   | what a deployment takes: reasoning, model     | 7 days, per finding  |
@@ -82,6 +83,9 @@ class Keys:
 
     def workspace_settings(self, team: str) -> str:
         return f"{self.base}cfg:{team}:ws"
+
+    def settings_version(self, team: str) -> str:
+        return f"{self.base}cfg:{team}:ver"
 
     def channel_settings(self, team: str, channel: str) -> str:
         return f"{self.base}cfg:{team}:ch:{channel}"
