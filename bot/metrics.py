@@ -49,6 +49,7 @@ KNOWN_LABELS: dict[str, tuple[str, ...]] = {
         "reasoning_params",
     ),
     "dedup_hits": ("message", "event"),
+    "feedback": ("up", "down"),
     "recorded": ("record", "edit", "delete"),
     # Slack's X-Slack-Retry-Reason values; "unknown" when a retry carries none.
     "slack_retries": (
@@ -73,11 +74,8 @@ class Metrics:
         PlatformCollector(registry=self.registry)
         if GC_COLLECTOR is not None:  # CPython only
             GCCollector(registry=self.registry)
-        self.turns = Counter(
-            "slackgpt_turns",
-            "Turns by outcome (ok or the error class)",
-            ["outcome"],
-            registry=self.registry,
+        self.turns = self._counter(
+            "slackgpt_turns", "Turns by outcome (ok or the error class)", "outcome"
         )
         self.azure_latency = Histogram(
             "slackgpt_azure_latency_seconds",
@@ -86,43 +84,26 @@ class Metrics:
             registry=self.registry,
             buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128),
         )
-        self.tokens = Counter(
-            "slackgpt_tokens", "Tokens used, from Azure's usage", ["kind"], registry=self.registry
+        self.tokens = self._counter("slackgpt_tokens", "Tokens used, from Azure's usage", "kind")
+        self.retries = self._counter(
+            "slackgpt_azure_retries", "Azure calls retried, by reason", "reason"
         )
-        self.retries = Counter(
-            "slackgpt_azure_retries",
-            "Azure calls retried, by reason",
-            ["reason"],
-            registry=self.registry,
+        self.dedup_hits = self._counter(
+            "slackgpt_dedup_hits", "Events skipped as already handled", "kind"
         )
-        self.dedup_hits = Counter(
-            "slackgpt_dedup_hits",
-            "Events skipped as already handled",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.recorded = Counter(
+        self.recorded = self._counter(
             "slackgpt_recorded",
             "Thread messages recorded, edited or deleted from Slack's message events",
-            ["action"],
-            registry=self.registry,
+            "action",
         )
-        self.takeovers = Counter(
-            "slackgpt_takeovers",
-            "Turns taken over from a replica that stopped renewing its leases",
-            registry=self.registry,
+        self.takeovers = self._counter(
+            "slackgpt_takeovers", "Turns taken over from a replica that stopped renewing its leases"
         )
-        self.feedback = Counter(
-            "slackgpt_feedback",
-            "Votes on answers recorded (new or changed), by vote",
-            ["vote"],
-            registry=self.registry,
+        self.feedback = self._counter(
+            "slackgpt_feedback", "Votes on answers recorded (new or changed), by vote", "vote"
         )
-        self.slack_retries = Counter(
-            "slackgpt_slack_redeliveries",
-            "Requests carrying X-Slack-Retry-Num",
-            ["reason"],
-            registry=self.registry,
+        self.slack_retries = self._counter(
+            "slackgpt_slack_redeliveries", "Requests carrying X-Slack-Retry-Num", "reason"
         )
         self.phases = Histogram(
             "slackgpt_turn_phase_seconds",
@@ -132,6 +113,10 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128),
         )
         self._known_at_zero()
+
+    def _counter(self, name: str, documentation: str, label: str | None = None) -> Counter:
+        labels = [label] if label else []
+        return Counter(name, documentation, labels, registry=self.registry)
 
     def _known_at_zero(self) -> None:
         """Create every known labelled series now, at 0 (see the module docstring)."""
