@@ -4,11 +4,11 @@ first.
 Slack redelivers events (`X-Slack-Retry-Num`), delivers a mention as both `app_mention` and
 `message` (different event ids), and may deliver one event to two replicas. Two dedup claims in
 Redis, on the message (its ts) and on the event id, make exactly one delivery the owner of the
-turn; the owner's turn is journaled in the same step, before Slack's request is acked, so a
+turn; the owner's turn is journaled in the same step, written with Slack's ack (`bot.web`), so a
 replica that dies with the turn in flight is replaced (`bot.store.journal`: leases, takeover).
 
-All of it is one round trip before the ack, with the channel's settings and the user's usage
-today, plus one step that depends on where the message is:
+All of it is one round trip, with the channel's settings and the user's usage today, plus one
+step that depends on where the message is:
 
 * a message that **starts a thread** takes the thread's lock there (it has no history to read);
 * a **reply inside a thread** takes its place in the thread's queue, so messages written one
@@ -52,7 +52,7 @@ class Begun:
 
 @dataclass(slots=True)
 class Admitted:
-    """A message `Admission.admit` let through, with what it read before the ack."""
+    """A message `Admission.admit` let through, with what its round trip read."""
 
     msg: Incoming
     begun: Begun | None = None

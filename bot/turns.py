@@ -1,4 +1,4 @@
-"""Runs Slack turns: admission before the ack, the turn as a task after it, one log line each;
+"""Runs Slack turns: admission with the ack, the turn as a task after it, one log line each;
 and keeps this replica's turns alive in Redis while taking over those of replicas that died.
 
 `slack_app` decides *whether* a message is for the bot; `Admission` decides which delivery answers
@@ -60,7 +60,7 @@ class TurnRunner:
         """Shutting down: this replica takes over no more turns."""
 
     async def admit(self, msg: Incoming) -> Admitted | None:
-        """Before Slack's request is acked; None when the message is not for the bot."""
+        """With Slack's ack (see `bot.admission`); None when the message is not for the bot."""
         return await self.admission.admit(msg)
 
     def start(self, admitted: Admitted, client: AsyncWebClient) -> asyncio.Task[Outcome]:

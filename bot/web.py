@@ -36,7 +36,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.metrics import Metrics
 from bot.store import ThreadStore
@@ -90,8 +90,12 @@ def _is_int(text: str) -> bool:
     return True
 
 
-DirectHandler = Callable[[str, Mapping[str, str]], Awaitable[bool]]
-"""Tried before Bolt with the body text and lower-case headers; True when it answered (200)."""
+Work = Callable[[], Awaitable[None]]
+DirectHandler = Callable[[str, Mapping[str, str]], Awaitable[Work | None]]
+"""Tried before Bolt with the body text and lower-case headers. A request it takes is answered
+200 at once and its work (`Work`: admitting and starting the turn) runs right after, in the same
+pass of the event loop: its Redis write leaves before any other request runs, yet the ack does not
+wait for Redis's reply, nor behind the turns that reply would queue up with under load."""
 
 
 def slack_events_endpoint(
@@ -131,8 +135,10 @@ def slack_events_endpoint(
             await _respond(send, 401, _error("invalid request"))
             return
         text = raw.decode("utf-8", "replace")  # a changed body then fails the signature: 401
-        if direct is not None and await direct(text, headers):
+        work = await direct(text, headers) if direct is not None else None
+        if work is not None:
             await _respond(send, 200, b"", [("content-type", "text/plain; charset=utf-8")])
+            await work()
             return
         try:
             bolt_req = bolt_request(text, scope["query_string"].decode("latin-1"), headers)
@@ -194,8 +200,13 @@ def build_web_app(
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == EVENTS_PATH:
             started = time.perf_counter()
-            await events(scope, receive, send)
-            metrics.phase("ack", time.perf_counter() - started)
+
+            async def timed(message: Message) -> None:
+                if message["type"] == "http.response.start":  # the ack; work may follow it
+                    metrics.phase("ack", time.perf_counter() - started)
+                await send(message)
+
+            await events(scope, receive, timed)
         else:
             await rest(scope, receive, send)  # health, metrics, 404s and the lifespan
 

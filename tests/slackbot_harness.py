@@ -107,6 +107,18 @@ class BotProcess:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
+    def http_pending(self) -> bool:
+        """Whether a request has reached the bot's port and waits, unread, in the kernel: a
+        connection to it is established with bytes in its receive queue (/proc/net/tcp)."""
+        with open("/proc/net/tcp") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+        for row in rows:
+            local, state, queues = row[1], row[3], row[4]
+            waiting = int(queues.split(":")[1], 16)
+            if int(local.split(":")[1], 16) == self.port and state == "01" and waiting > 0:
+                return True
+        return False
+
     def logs(self) -> str:
         if not self._log.closed:
             self._log.flush()

@@ -46,6 +46,14 @@ def headers_for(raw: str, content_type: str = "application/json", **extra: str) 
     }
 
 
+async def taken(events: Events, raw: str, headers: dict[str, str]) -> bool:
+    """What the HTTP endpoint does: `direct`, and the work it hands back run after the ack."""
+    work = await events.direct(raw, headers)
+    if work is not None:
+        await work()
+    return work is not None
+
+
 def known_identity() -> BotIdentity:
     """The identity `auth.test` gives at start (no Slack call in these unit tests)."""
     identity = BotIdentity(None)  # type: ignore[arg-type]
@@ -82,7 +90,7 @@ async def test_direct_takes_signed_events_from_the_first_one() -> None:
     runner = Runner()
     events = events_for(runner)
     raw = json.dumps(envelope(mention("hello")))
-    assert await events.direct(raw, headers_for(raw)) is True
+    assert await taken(events, raw, headers_for(raw)) is True
     assert [m.text for m in runner.started] == ["hello"]
 
 
@@ -94,7 +102,7 @@ async def test_direct_declines_while_the_identity_is_unknown() -> None:
     identity._next_try = float("inf")  # the start's auth.test just failed
     events = Events(runner, None, SIGNING_SECRET, identity, Recorder())  # type: ignore[arg-type]
     raw = json.dumps(envelope(mention("hello")))
-    assert await events.direct(raw, headers_for(raw)) is False
+    assert await taken(events, raw, headers_for(raw)) is False
     assert runner.started == []
 
 
@@ -107,7 +115,7 @@ async def test_direct_uses_the_body_team_and_retry_headers() -> None:
     body["authorizations"][0]["team_id"] = "TOTHER"
     raw = json.dumps(body)
     retry = {"x-slack-retry-num": "2", "x-slack-retry-reason": "http_timeout"}
-    assert await events.direct(raw, headers_for(raw, **retry)) is True
+    assert await taken(events, raw, headers_for(raw, **retry)) is True
     incoming = runner.started[-1]
     assert (incoming.team, incoming.retry_num, incoming.retry_reason) == (
         "TOTHER",
@@ -130,20 +138,20 @@ async def test_direct_leaves_bolt_everything_else() -> None:
     stale["x-slack-signature"] = sign(raw, now - 360)
     missing = {"content-type": "application/json"}
     for headers in (bad, stale, missing):
-        assert await events.direct(raw, headers) is False
+        assert await taken(events, raw, headers) is False
     form = urlencode({"command": "/gpt", "text": "help", "team_id": TEAM})
     challenge = json.dumps({"type": "url_verification", "challenge": "abc", "token": "t"})
     reaction = json.dumps(envelope({"type": "reaction_added", "user": "U1"}))
     broken = json.dumps({"type": "event_callback", "authorizations": True, "event": {}})
     assert (
-        await events.direct(form, headers_for(form, "application/x-www-form-urlencoded")) is False
+        await taken(events, form, headers_for(form, "application/x-www-form-urlencoded")) is False
     )
     for other in (challenge, reaction, broken, "[1, 2]", "{not json"):
-        assert await events.direct(other, headers_for(other)) is False, other
+        assert await taken(events, other, headers_for(other)) is False, other
     assert len(runner.started) == started
 
     socket = events_for(runner, signing_secret=None)
-    assert await socket.direct(raw, headers_for(raw)) is False
+    assert await taken(socket, raw, headers_for(raw)) is False
 
 
 async def test_every_subscribed_event_type_is_taken_by_the_events_middleware() -> None:

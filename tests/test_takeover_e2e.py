@@ -1,7 +1,8 @@
 """No question lost when a replica dies: `python -m bot` replicas on one real redis-server, one of
 them SIGKILLed after acking a mention (Slack never redelivers it), before acking one (Slack
 retries it), or in Socket Mode; a live replica answers each exactly once, in the dead one's
-placeholder when there is one."""
+placeholder when there is one. (That a dead replica's claims lapse within its lease, so a retry
+is not refused for minutes, is pinned in tests/test_journal.py.)"""
 
 from __future__ import annotations
 
@@ -10,14 +11,10 @@ import threading
 from collections import Counter
 
 import httpx
-import redis as redis_sync
 
-from bot.store import Keys
 from fakes.azure import FakeAzure
-from fakes.redis_server import RedisServer
 from fakes.slack import FakeSlack, message_text
 from fakes.slack_requests import envelope, mention
-from fakes.tcp_proxy import TcpProxy
 from tests.slackbot_harness import BotProcess, bot_env, final_thread, wait_for_turns, wait_until
 
 LEASE = "2"
@@ -90,15 +87,14 @@ def test_replica_killed_under_a_status_line_is_replaced_by_one_answer(
 
 
 def test_replica_killed_before_its_ack_lets_slacks_retry_be_answered(
-    azure: FakeAzure, slack: FakeSlack, redis_server: RedisServer
+    azure: FakeAzure, slack: FakeSlack, redis_url: str
 ) -> None:
-    """A's admission reached Redis but A died before answering Slack: its claims lapse within
-    the lease, so Slack's retries and B's scan together answer the message exactly once."""
-    proxy = TcpProxy(redis_server.port)
-    a, b = replicas(azure, slack, redis_server.url, first_url=proxy.url)
+    """A dies holding a request it never acked (over HTTP the ack goes out before the admission
+    is written, so nothing of it is in Redis): Slack's retry to B is answered at once."""
+    a, b = replicas(azure, slack, redis_url)
     try:
         event = mention("did you get that?", channel="CTAKE2")
-        proxy.hold()
+        a.proc.send_signal(signal.SIGSTOP)  # A will never read the request
         failed: list[BaseException] = []
 
         def send() -> None:
@@ -109,31 +105,16 @@ def test_replica_killed_before_its_ack_lets_slacks_retry_be_answered(
 
         sender = threading.Thread(target=send)
         sender.start()
-        claim = Keys().message_claim(f"T0000TEAM:CTAKE2:{event['ts']}", event["ts"])
-        client = redis_sync.Redis(port=redis_server.port, decode_responses=True)
-        try:
-            wait_until(lambda: client.exists(claim))  # A claimed it; its reply never came
-            kill(a)
-            sender.join(10)
-            assert failed  # Slack never got its 200: it retries
-            first_retry = b.send_event(event, event_id="EvTAKE2", retry=(1, "http_timeout"))
-            assert first_retry.status_code == 200
-            (reply,) = final_thread(slack, "CTAKE2", event["ts"], timeout=30)
-            assert message_text(reply) == "Answer to: Pat: did you get that?"
-            wait_until(lambda: client.get(claim) == "done")
-        finally:
-            client.close()
-        before = wait_until(lambda: (t := b.counter("slackgpt_turns_total"))["ok"] == 1 and t)
-        b.send_event(event, event_id="EvTAKE2", retry=(2, "http_timeout"))
-        wait_for_turns(b, before, duplicate=1)
-        # One answer: by the takeover (the first retry came while A's claims still held) or
-        # by the first retry (if it came after they lapsed), never both.
-        assert b.counter("slackgpt_turns_total")["ok"] == 1
-        assert len(slack.thread("CTAKE2", event["ts"])) == 1
-        assert len([c for c in azure.completions if "did you get that?" in str(c.body)]) == 1
+        wait_until(lambda: a.http_pending())
+        kill(a)
+        sender.join(10)
+        assert failed  # Slack never got its 200: it retries
+        assert b.send_event(event, event_id="EvTAKE2", retry=(1, "http_timeout")).status_code == 200
+        (reply,) = final_thread(slack, "CTAKE2", event["ts"])
+        assert message_text(reply) == "Answer to: Pat: did you get that?"
+        assert b.metric("slackgpt_takeovers_total") == 0
     finally:
         a.stop(), b.stop()
-        proxy.close()
 
 
 def test_socket_mode_replica_killed_after_its_ack_is_replaced(

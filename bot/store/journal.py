@@ -1,9 +1,10 @@
 """Admitted turns made durable, so no question is lost when a replica dies.
 
-Slack gets its 200 as soon as a message is admitted, and never redelivers it after that. So the
-admission (`queue_claim`, in the round trip before the ack) takes the message's dedup claims and
-keeps the turn in Redis: a hash with the message, keyed in the thread's hash tag, and an entry in
-a sorted set of turns not yet done. A claim holds the turn's token for a short lease, which a
+Slack never redelivers a message it got its 200 for. So the admission (`queue_claim`), sent to
+Redis with the ack (over HTTP right after the 200 is written, in the same pass of the event loop,
+before any other request runs; in Socket Mode before the envelope is acked), takes the message's
+dedup claims and keeps the turn in Redis: a hash with the message, keyed in the thread's hash
+tag, and an entry in a sorted set of turns not yet done. A claim holds the turn's token for a short lease, which a
 live replica keeps renewing for all its turns in one round trip every `lease_seconds / 3`
 (`renew`), together with its threads' locks. A replica that dies stops renewing:
 
