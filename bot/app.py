@@ -41,9 +41,11 @@ from bot.channel_digest import ChannelDigest
 from bot.channel_settings import ChannelSettings, environment_layer, environment_turn_settings
 from bot.commands import Commands
 from bot.conversation import Conversation, TurnSettings
+from bot.data_controls import DataControls
 from bot.feedback import Feedback, FeedbackStore
 from bot.message_events import Recorder
 from bot.metrics import Metrics
+from bot.purge import Purger
 from bot.retry import RetryPolicy
 from bot.room import Room
 from bot.settings import Settings
@@ -200,12 +202,14 @@ class SlackBot:
     identity: BotIdentity
     files_http: httpx.AsyncClient
     progress_client: AsyncWebClient | None = None
+    purger: Purger | None = None
     _keeper: asyncio.Task[None] | None = None
     _stop_keeping: asyncio.Event | None = None
 
     async def start(self) -> None:
         """Give the Slack clients one shared aiohttp session (needs the running loop), and learn
         the bot's identity (`auth.test`); a token Slack refuses stops the start (`ConfigError`).
+        Purges a replica left unfinished are resumed in the background.
 
         Without a shared session slack_sdk opens a new session, and a new connection, for every
         API call; Bolt copies `app.client.session` into its per-request clients.
@@ -218,6 +222,8 @@ class SlackBot:
                 client.session = session
         if self.identity.user_id is None:
             await self.identity.learn()
+        if self.purger is not None:
+            self.purger.start_resume()
         self._stop_keeping = asyncio.Event()
         self._keeper = asyncio.ensure_future(
             self.runner.keep(
@@ -356,12 +362,14 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         status=ThreadStatus(core.redis, core.keys),
     )
     votes = FeedbackStore(core.redis, core.keys)
+    purger = Purger(core.redis, core.keys)
     commands = Commands(
         config=config,
         ledger=ledger,
         admins=AdminCheck(settings.bot_admin_user_ids),
         command=settings.bot_slash_command,
         feedback=votes,
+        forget=purger,
     )
     client = build_slack_client(settings)
     identity = BotIdentity(client)
@@ -373,10 +381,16 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         client=client,
         events=events,
         signing_secret=signing_secret,
-        extra=[commands.register, Feedback(votes, metrics).register, pane.register, home.register],
+        extra=[
+            commands.register,
+            Feedback(votes, metrics).register,
+            pane.register,
+            home.register,
+            DataControls(purger).register,
+        ],
     )
     return SlackBot(
-        core, metrics, client, runner, bolt, events, identity, files_http, progress_client
+        core, metrics, client, runner, bolt, events, identity, files_http, progress_client, purger
     )
 
 

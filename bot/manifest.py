@@ -1,13 +1,15 @@
 """The Slack app manifest for this configuration (`python -m bot manifest`).
 
 Events and scopes come from `bot.slack_app.SUBSCRIPTIONS`, the slash command from the settings, so
-the manifest always asks Slack for exactly what the code listens to.
+the manifest always asks Slack for exactly what the code listens to. The *Forget this thread*
+message shortcut is `bot.data_controls`'.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bot.data_controls import FORGET_THREAD
 from bot.slack_app import BASE_SCOPES, LISTENER_SUBSCRIPTIONS, SCOPES_FOR_EVENT, SUBSCRIPTIONS
 
 
@@ -33,7 +35,7 @@ def build_manifest(
         "should_escape": False,
     }
     events: dict[str, Any] = {"bot_events": bot_events()}
-    interactivity: dict[str, Any] = {"is_enabled": True}  # the settings form, 👍/👎
+    interactivity: dict[str, Any] = {"is_enabled": True}  # the settings form, 👍/👎, shortcut
     if endpoint:
         slash["url"] = endpoint
         events["request_url"] = endpoint
@@ -48,6 +50,14 @@ def build_manifest(
         "features": {
             "bot_user": {"display_name": name.lower().replace(" ", "-"), "always_online": True},
             "slash_commands": [slash],
+            "shortcuts": [
+                {
+                    "name": "Forget this thread",
+                    "type": "message",
+                    "callback_id": FORGET_THREAD,
+                    "description": "Delete what the assistant stored of this thread",
+                }
+            ],
             "app_home": {
                 "home_tab_enabled": True,
                 "messages_tab_enabled": True,

@@ -61,10 +61,12 @@ LISTENER_SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "assistant_thread_started": ("assistant_thread_started",),
     "assistant_thread_context_changed": ("assistant_thread_context_changed",),
     "app_home_opened": ("app_home_opened",),
+    "app_uninstalled": ("app_uninstalled",),
+    "tokens_revoked": ("tokens_revoked",),
 }
-"""Events that Bolt's own listeners take (`app.event`, registered by `bot.assistant` and
-`bot.app_home`), not `Events`; the manifest subscribes to them too (`app_home_opened` needs no
-scope)."""
+"""Events that Bolt's own listeners take (`app.event`, registered by `bot.assistant`,
+`bot.app_home` and `bot.data_controls`), not `Events`; the manifest subscribes to them too
+(`app_home_opened`, `app_uninstalled` and `tokens_revoked` need no scope)."""
 
 SCOPES_FOR_EVENT = {
     "app_mention": "app_mentions:read",
