@@ -4,8 +4,9 @@ Events are taken by `Events`, not by `app.event` listeners, through two doors:
 
 * `Events.direct`, which the HTTP endpoint tries before Bolt: slack_sdk's `SignatureVerifier`
   (the class Bolt's own check uses), `json.loads`, the team from the envelope as Bolt reads it,
-  and the bot's identity learned with `auth.test` at start (`bot.slack_identity`). Whatever it
-  does not take goes to Bolt unchanged.
+  and the workspace's client and bot user id (`bot.workspaces`: the identity learned with
+  `auth.test` at start, or the workspace's installation in OAuth mode). Whatever it does not
+  take goes to Bolt unchanged.
 * a global Bolt middleware, after Bolt's own (signature check, authorization, ignoring the bot's
   own events, URL verification), for Socket Mode and for whatever `direct` declined. It answers
   200 itself and starts the turn as a task.
@@ -36,17 +37,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import StoreUnavailable
 from bot.incoming import Incoming
 from bot.message_events import Delivery, Recorder, classify
-from bot.slack_identity import BotIdentity
 from bot.turns import TurnRunner
+from bot.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
 
@@ -129,19 +133,24 @@ class Events:
     def __init__(
         self,
         runner: TurnRunner,
-        client: AsyncWebClient,
+        workspaces: Workspaces,
         signing_secret: str | None,
-        identity: BotIdentity,
         recorder: Recorder,
     ) -> None:
         self.runner = runner
-        self.client = client
-        self.identity = identity
+        self.workspaces = workspaces
         self.recorder = recorder
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
-    async def take(self, body: dict[str, Any], delivery: Delivery, client: AsyncWebClient) -> bool:
-        """Start the turn for an event of ours; False when the request is not one."""
+    async def take(
+        self,
+        body: dict[str, Any],
+        delivery: Delivery,
+        client: AsyncWebClient,
+        progress_client: AsyncWebClient | None = None,
+    ) -> bool:
+        """Start the turn for an event of ours, with the workspace's clients; False when the
+        request is not one."""
         event = body.get("event") if body.get("type") == "event_callback" else None
         kind = event.get("type") if isinstance(event, dict) else None
         # (a fuzzed `type` may be a list or a dict: compare strings only)
@@ -151,7 +160,8 @@ class Events:
         if isinstance(meant, Incoming):
             admitted = await self.runner.admit(meant)
             if admitted is not None:
-                self.runner.start(admitted, client)
+                progress = progress_client or self.workspaces.progress_for(client)
+                self.runner.start(admitted, client, progress)
         elif meant is not None:
             await self.recorder.apply(meant)  # one Redis call, before the ack: keeps edits in order
         return True
@@ -198,16 +208,19 @@ class Events:
             return False
         if not isinstance(body, dict) or body.get("type") != "event_callback":
             return False  # URL verification and the rest: Bolt's
-        bot_user_id = await self.identity.bot_user_id()
-        if bot_user_id is None:
-            return False  # Slack could not be asked yet: Bolt authorizes it itself
+        try:
+            workspace = await self.workspaces.for_event(body)
+        except StoreUnavailable:
+            workspace = None
+        if workspace is None:
+            return False  # identity or installation unknown: Bolt authorizes it itself
         delivery = Delivery(
-            bot_user_id,
+            workspace.bot_user_id,
             event_team(body),
             headers.get("x-slack-retry-num"),
             headers.get("x-slack-retry-reason"),
         )
-        return await self.take(body, delivery, self.client)
+        return await self.take(body, delivery, workspace.client, workspace.progress_client)
 
 
 def build_bolt_app(
@@ -216,10 +229,15 @@ def build_bolt_app(
     events: Events,
     signing_secret: str | None,
     extra: list[Registrar] | None = None,
+    oauth_settings: AsyncOAuthSettings | None = None,
+    authorize: AsyncAuthorize | None = None,
 ) -> AsyncApp:
-    """The Bolt app. `signing_secret=None` (Socket Mode) turns request verification off."""
+    """The Bolt app. `signing_secret=None` (Socket Mode) turns request verification off;
+    `oauth_settings` and `authorize` (OAuth mode, `bot.oauth`) serve many workspaces."""
     app = AsyncApp(
         client=client,
+        oauth_settings=oauth_settings,
+        authorize=authorize,  # type: ignore[arg-type]  # an AsyncAuthorize is what Bolt calls
         signing_secret=signing_secret or "unused-in-socket-mode",
         request_verification_enabled=signing_secret is not None,
         raise_error_for_unhandled_request=True,

@@ -34,7 +34,16 @@ HISTORY = ("msgs", "order")
 def bot(
     fake_azure: FakeAzure, fake_slack: FakeSlack, redis_server: RedisServer
 ) -> Iterator[BotProcess]:
-    env = bot_env(fake_azure, fake_slack, redis_server.url, BOT_ADMIN_USER_IDS=ADMIN)
+    # The app's OAuth credentials in the environment must not pull Bolt into its own OAuth flow
+    # while SLACK_BOT_TOKEN is set.
+    env = bot_env(
+        fake_azure,
+        fake_slack,
+        redis_server.url,
+        BOT_ADMIN_USER_IDS=ADMIN,
+        SLACK_CLIENT_ID=fake_slack.client_id,
+        SLACK_CLIENT_SECRET=fake_slack.client_secret,
+    )
     proc = BotProcess(env).wait_ready()
     yield proc
     proc.stop()
@@ -60,6 +69,18 @@ def command(bot: BotProcess, text: str, user: str) -> str:
     response = bot.send_command(form)
     assert response.status_code == 200, response.text
     return str(response.json()["text"])
+
+
+def test_single_token_mode_stays_single_with_oauth_credentials_around(
+    bot: BotProcess, slack: FakeSlack
+) -> None:
+    """With SLACK_BOT_TOKEN set, SLACK_CLIENT_ID/SECRET in the environment change nothing: the
+    answer goes out with the bot token and there is no install page."""
+    channel = "CDC0"
+    answered(bot, slack, channel)
+    posted = {c.token for c in slack.calls if c.args.get("channel") == channel}
+    assert posted == {slack.token}
+    assert bot.http.get("/slack/install").status_code == 404
 
 
 def test_forget_this_thread_shortcut_deletes_that_thread_and_tells_only_its_user(

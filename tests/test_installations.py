@@ -1,5 +1,5 @@
 """The Redis installation and OAuth state stores (Bolt's interfaces), on a real redis-server and on
-fakeredis."""
+fakeredis; token rotation once across replicas; the per-workspace cache of the fast event path."""
 
 from __future__ import annotations
 
@@ -11,10 +11,16 @@ import pytest
 from fakeredis import FakeAsyncRedis
 from redis.asyncio import Redis
 from slack_sdk.oauth.installation_store.models.installation import Installation
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack_client import LeanWebClient
 from bot.store.installations import RedisInstallationStore
 from bot.store.keys import Keys
 from bot.store.oauth_state import RedisOAuthStateStore
+from bot.token_rotation import LockedTokenRotator
+from bot.workspaces import InstalledWorkspaces
+from fakes.slack import CLIENT_ID, CLIENT_SECRET, FakeSlack, FakeWorkspace
+from fakes.slack_requests import envelope, mention
 
 KEYS = Keys()
 
@@ -157,3 +163,138 @@ async def test_state_store_states_are_single_use_and_expire(redis_client: Redis)
     assert await states.async_consume("never-issued-state-0000") is False
     assert await states.async_consume("bad*state") is False
     assert await redis_client.keys("*") == []
+
+
+async def test_rotation_happens_once_when_replicas_race(
+    redis_client: Redis, slack: FakeSlack
+) -> None:
+    """Two replicas find the token expiring at once: Slack is asked for one refresh, both get
+    the new token, and it is saved."""
+    store = RedisInstallationStore(redis_client, KEYS)
+    code, _ = slack.install_code(FakeWorkspace(team="T0ROT"), expires_in=43_200)
+    client = AsyncWebClient(base_url=slack.api_url)
+    granted = await client.oauth_v2_access(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, code=code
+    )
+    await store.async_save(
+        installation(
+            "T0ROT",
+            token=granted["access_token"],
+            bot_refresh_token=granted["refresh_token"],
+            bot_token_expires_in=60,  # 12 hours later: a minute left
+        )
+    )
+    replicas = [
+        LockedTokenRotator(
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            client=client,
+            store=store,
+            redis=redis_client,
+            keys=KEYS,
+        )
+        for _ in range(2)
+    ]
+    current = await store.async_find_installation(enterprise_id=None, team_id="T0ROT")
+    assert current is not None
+    results = await asyncio.gather(
+        *(r.perform_token_rotation(installation=current) for r in replicas)
+    )
+    refreshes = [c for c in slack.calls_to("oauth.v2.access") if c.args.get("grant_type")]
+    assert len(refreshes) == 1
+    tokens = {r.bot_token for r in results if r is not None}
+    assert len(tokens) == 1 and tokens != {granted["access_token"]}
+    saved = await store.async_find_installation(enterprise_id=None, team_id="T0ROT")
+    assert saved is not None and saved.bot_token in tokens
+    assert saved.bot_token_expires_at is not None
+    assert saved.bot_token_expires_at > time.time() + 43_000
+
+
+async def test_installed_workspaces_serve_each_team_its_own_token_from_a_cache(
+    redis_client: Redis,
+) -> None:
+    """The fast path's view: each envelope gets its workspace's token and bot user id, on
+    clients like the app's (the progress one without the 429 wait); the installation is read
+    once per TTL, and an uninstalled workspace is forgotten."""
+    store = RedisInstallationStore(redis_client, KEYS)
+    await store.async_save(installation("T0AAAA", token="xoxb-a"))
+    await store.async_save(installation("T0BBBB", token="xoxb-b"))
+    now = [1000.0]
+    template = LeanWebClient(base_url="http://127.0.0.1:9/api/", rate_limit_retries=3)
+    workspaces = InstalledWorkspaces(store, template, ttl=30, clock=lambda: now[0])
+
+    def body(team: str) -> dict:  # type: ignore[type-arg]
+        env = envelope(mention("hi"))
+        env["team_id"] = env["authorizations"][0]["team_id"] = team
+        return env
+
+    a, b = await workspaces.for_event(body("T0AAAA")), await workspaces.for_event(body("T0BBBB"))
+    assert a is not None and b is not None
+    assert (a.client.token, b.client.token, a.bot_user_id) == ("xoxb-a", "xoxb-b", "U0BOT")
+    assert isinstance(a.client, LeanWebClient) and a.client.rate_limit_retries == 3
+    assert isinstance(a.progress_client, LeanWebClient) and a.progress_client.token == "xoxb-a"
+    assert a.progress_client.rate_limit_retries == 0  # progress updates are never waited for
+    await store.async_delete_all(enterprise_id=None, team_id="T0AAAA")
+    assert await workspaces.for_event(body("T0AAAA")) is a  # cached
+    now[0] += 31
+    assert await workspaces.for_event(body("T0AAAA")) is None
+    assert await workspaces.for_event(body("T0NONE")) is None
+    workspaces.forget("T0BBBB")
+    await store.async_delete_all(enterprise_id=None, team_id="T0BBBB")
+    assert await workspaces.for_event(body("T0BBBB")) is None
+
+
+async def test_failed_rotation_keeps_a_live_token_and_drops_a_dead_one(
+    redis_client: Redis, slack: FakeSlack
+) -> None:
+    """When Slack refuses the refresh token, the fast path keeps using a token that has not
+    expired yet (a later event tries again) and gives up on one that has."""
+    store = RedisInstallationStore(redis_client, KEYS)
+    client = AsyncWebClient(base_url=slack.api_url)
+    rotator = LockedTokenRotator(
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        client=client,
+        store=store,
+        redis=redis_client,
+        keys=KEYS,
+    )
+    workspaces = InstalledWorkspaces(store, client, rotator=rotator)
+    body = envelope(mention("hi"), team="T0LIVE")
+    await store.async_save(
+        installation(
+            "T0LIVE",
+            token="xoxe.xoxb-live",
+            bot_refresh_token="xoxe-1-unknown",
+            bot_token_expires_in=600,
+        )
+    )
+    live = await workspaces.for_event(body)
+    assert live is not None and live.client.token == "xoxe.xoxb-live"
+    refreshes = [c for c in slack.calls_to("oauth.v2.access") if c.args.get("grant_type")]
+    assert len(refreshes) == 1  # it was tried
+    workspaces.forget("T0LIVE")
+    await store.async_save(
+        installation(
+            "T0LIVE",
+            token="xoxe.xoxb-dead",
+            bot_refresh_token="xoxe-1-unknown",
+            bot_token_expires_at=int(time.time()) - 5,
+        )
+    )
+    assert await workspaces.for_event(body) is None
+
+
+async def test_workspace_by_team_id_finds_its_org_wide_install(redis_client: Redis) -> None:
+    """A turn taken over names only its workspace: found by its own install, or through the org
+    it was noted under; an unknown workspace has none."""
+    store = RedisInstallationStore(redis_client, KEYS)
+    await store.async_save(installation("T0SOLO", token="xoxb-solo"))
+    await store.async_save(installation(None, enterprise="E0ORG", org=True, token="xoxb-org"))
+    workspaces = InstalledWorkspaces(store, AsyncWebClient(base_url="http://127.0.0.1:9/api/"))
+    solo = await workspaces.for_team("T0SOLO")
+    assert solo is not None and solo.client.token == "xoxb-solo"
+    assert await workspaces.for_team("T0ORGWS") is None
+    await store.async_note_org_team("E0ORG", "T0ORGWS")
+    member = await workspaces.for_team("T0ORGWS")
+    assert member is not None and member.client.token == "xoxb-org"
