@@ -44,10 +44,12 @@ from bot.conversation import Conversation, TurnSettings
 from bot.feedback import Feedback, FeedbackStore
 from bot.message_events import Recorder
 from bot.metrics import Metrics
+from bot.oauth import oauth_routes
+from bot.purge import Purger
 from bot.retry import RetryPolicy
 from bot.room import Room
 from bot.settings import Settings
-from bot.slack_app import Events, build_bolt_app
+from bot.slack_app import Events
 from bot.slack_client import LeanWebClient
 from bot.slack_files import FileFetcher
 from bot.slack_identity import BotIdentity
@@ -56,6 +58,7 @@ from bot.store import Keys, ThreadStore
 from bot.store.connect import connect
 from bot.store.deployments import RedisDeployments
 from bot.store.journal import TurnJournal
+from bot.tenancy import Tenancy, build_tenancy
 from bot.thread_reader import ThreadReader
 from bot.thread_status import ThreadStatus
 from bot.thread_turn import ThreadAnswerer, supports_images
@@ -193,19 +196,24 @@ class SlackBot:
 
     core: Core
     metrics: Metrics
-    client: AsyncWebClient
     runner: TurnRunner
     bolt: AsyncApp
     events: Events
-    identity: BotIdentity
+    slack: Tenancy
+    """The Slack clients and the workspaces they serve (one token, or OAuth installations)."""
     files_http: httpx.AsyncClient
-    progress_client: AsyncWebClient | None = None
+    purger: Purger
     _keeper: asyncio.Task[None] | None = None
     _stop_keeping: asyncio.Event | None = None
 
+    @property
+    def client(self) -> AsyncWebClient:
+        return self.slack.client
+
     async def start(self) -> None:
         """Give the Slack clients one shared aiohttp session (needs the running loop), and learn
-        the bot's identity (`auth.test`); a token Slack refuses stops the start (`ConfigError`).
+        the bot's identity (`auth.test`, single-workspace mode); a token Slack refuses stops the
+        start (`ConfigError`). Purges a replica left unfinished are resumed in the background.
 
         Without a shared session slack_sdk opens a new session, and a new connection, for every
         API call; Bolt copies `app.client.session` into its per-request clients.
@@ -213,15 +221,15 @@ class SlackBot:
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=500, keepalive_timeout=30)
         )
-        for client in (self.client, self.progress_client):
+        for client in (self.slack.client, self.slack.progress_client):
             if client is not None:
                 client.session = session
-        if self.identity.user_id is None:
-            await self.identity.learn()
+        await self.slack.workspaces.learn()
+        self.purger.start_resume()
         self._stop_keeping = asyncio.Event()
         self._keeper = asyncio.ensure_future(
             self.runner.keep(
-                lambda team: self.client,
+                self.slack.client_for,
                 interval=self.core.settings.bot_lease_seconds / 3,
                 stop=self._stop_keeping,
             )
@@ -262,6 +270,11 @@ def build_slack_client(settings: Settings, *, retry_rate_limits: bool = True) ->
             *([AsyncRateLimitErrorRetryHandler(max_retry_count=3)] if retry_rate_limits else []),
         ],
     )
+
+
+def build_slack_clients(settings: Settings) -> tuple[AsyncWebClient, AsyncWebClient]:
+    """The app's Web API client, and the same without the 429 retry (streamed progress)."""
+    return build_slack_client(settings), build_slack_client(settings, retry_rate_limits=False)
 
 
 def config_defaults(settings: Settings) -> ChannelSettings:
@@ -308,7 +321,7 @@ def build_home(
     config: ConfigStore,
     ledger: UsageLedger,
     admins: AdminCheck,
-    identity: BotIdentity,
+    identity: BotIdentity | None,
 ) -> HomeTab:
     """The App Home tab, from the same stores the turns and `/gpt` use."""
     return HomeTab(
@@ -346,12 +359,13 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         stream_capable=supports_stream_usage(settings.azure_openai_api_version),
         stream_interval=settings.bot_stream_interval,
     )
-    progress_client = build_slack_client(settings, retry_rate_limits=False)
+    purger = Purger(core.redis, core.keys)
+    slack = build_tenancy(settings, core.redis, core.keys, purger, *build_slack_clients(settings))
     runner = TurnRunner(
         admission=admission,
         answerer=answerer,
         metrics=metrics,
-        progress_client=progress_client,
+        progress_client=slack.progress_client,
         log_content=settings.bot_log_content,
         status=ThreadStatus(core.redis, core.keys),
     )
@@ -362,25 +376,19 @@ def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBo
         admins=AdminCheck(settings.bot_admin_user_ids),
         command=settings.bot_slash_command,
         feedback=votes,
+        forget=purger,
     )
-    client = build_slack_client(settings)
-    identity = BotIdentity(client)
-    home = build_home(settings, core, config, ledger, commands.admins, identity)
+    home = build_home(settings, core, config, ledger, commands.admins, slack.identity)
     secret = settings.slack_signing_secret
     signing_secret = None if socket_mode or secret is None else secret.get_secret_value()
-    events = Events(runner, client, signing_secret, identity, Recorder(core.store, metrics))
-    bolt = build_bolt_app(
-        client=client,
-        events=events,
-        signing_secret=signing_secret,
-        extra=[commands.register, Feedback(votes, metrics).register, pane.register, home.register],
-    )
-    return SlackBot(
-        core, metrics, client, runner, bolt, events, identity, files_http, progress_client
-    )
+    events = Events(runner, slack.workspaces, signing_secret, Recorder(core.store, metrics))
+    extra = [commands.register, Feedback(votes, metrics).register, pane.register, home.register]
+    bolt = slack.bolt_app(events, signing_secret, extra)
+    return SlackBot(core, metrics, runner, bolt, events, slack, files_http, purger)
 
 
 def build_asgi(bot: SlackBot) -> ASGIApp:
+    flow = bot.bolt.oauth_flow
     return build_web_app(
         bolt=bot.bolt,
         direct=bot.events.direct,
@@ -388,4 +396,5 @@ def build_asgi(bot: SlackBot) -> ASGIApp:
         metrics=bot.metrics,
         on_startup=bot.start,
         on_shutdown=bot.shutdown,
+        routes=oauth_routes(flow) if flow is not None else (),
     )

@@ -73,7 +73,7 @@ class HomeTab:
         ledger: UsageLedger,
         admins: AdminCheck,
         facts_of: FactsOf,
-        identity: BotIdentity,
+        identity: BotIdentity | None,
         command: str,
     ) -> None:
         self.config = config
@@ -89,18 +89,25 @@ class HomeTab:
             event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
         ) -> None:
             if event.get("tab") == "home" and event.get("user"):
-                await self.publish(str(context.team_id or ""), str(event["user"]), client)
+                team, user = str(context.team_id or ""), str(event["user"])
+                await self.publish(team, user, client, bot_user=context.bot_user_id)
 
-    async def publish(self, team: str, user: str, client: AsyncWebClient) -> None:
-        """Build `user`'s Home tab and publish it (a refusal is logged, never raised)."""
-        view = {"type": "home", "blocks": await self.blocks(team, user, client)}
+    async def publish(
+        self, team: str, user: str, client: AsyncWebClient, *, bot_user: str | None = None
+    ) -> None:
+        """Build `user`'s Home tab and publish it (a refusal is logged, never raised).
+        `bot_user`: the bot's user id in that workspace (Bolt's authorization knows it)."""
+        view = {"type": "home", "blocks": await self.blocks(team, user, client, bot_user)}
         try:
             await client.views_publish(user_id=user, view=view)
         except SlackApiError as exc:
             log.warning("views.publish failed user=%s: %s", user, exc.response.get("error"))
 
-    async def blocks(self, team: str, user: str, client: AsyncWebClient) -> list[dict[str, Any]]:
-        bot_user = await self.identity.bot_user_id()
+    async def blocks(
+        self, team: str, user: str, client: AsyncWebClient, bot_user: str | None = None
+    ) -> list[dict[str, Any]]:
+        if bot_user is None and self.identity is not None:
+            bot_user = await self.identity.bot_user_id()
         me = f"<@{bot_user}>" if bot_user else "`@me`"
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": "Azure OpenAI assistant"}},

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from starlette.types import ASGIApp
 
+from bot import log_redaction
 from bot.chat_types import Message
 from bot.errors import BotError, ConfigError
 from bot.formatting import usage_text
@@ -123,6 +124,31 @@ async def _doctor(settings: Settings) -> int:
     return EXIT_OK if not failed else EXIT_API
 
 
+def _manifest(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.manifest import build_manifest
+    from bot.oauth import redirect_uri
+
+    socket_mode = args.socket or (settings.slack_app_token is not None and not args.url)
+    if not socket_mode and not args.url:
+        raise ConfigError("HTTP mode needs the public URL: manifest --url https://HOST")
+    doc = build_manifest(
+        command=settings.bot_slash_command,
+        url=args.url,
+        socket_mode=socket_mode,
+        redirect_url=redirect_uri(settings, args.url) if settings.oauth_mode else None,
+    )
+    print(json.dumps(doc, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _hide_oauth_credentials_from_bolt() -> None:
+    """Bolt's AsyncApp starts its own OAuth flow (on files in $HOME) whenever SLACK_CLIENT_ID
+    and SLACK_CLIENT_SECRET are in the environment, and then ignores the bot token; the
+    single-workspace modes must not let it see them."""
+    for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
+        os.environ.pop(name, None)
+
+
 def _log_at(level: str) -> None:
     logging.basicConfig(
         level=logging.WARNING,
@@ -134,6 +160,15 @@ def _log_at(level: str) -> None:
         logging.getLogger(name).setLevel(level)
 
 
+def _redact(settings: Settings) -> None:
+    """Blank Slack tokens and the app's secrets out of every log line (`bot.log_redaction`)."""
+    log_redaction.install(
+        s.get_secret_value()
+        for s in (settings.slack_client_secret, settings.slack_signing_secret)
+        if s is not None
+    )
+
+
 def worker_app() -> ASGIApp:
     """The ASGI app of one HTTP worker process (`WEB_CONCURRENCY` > 1): uvicorn starts each
     worker afresh, so each reads its settings and builds its own bot, as a replica would."""
@@ -142,6 +177,7 @@ def worker_app() -> ASGIApp:
 
     settings = load_settings(slack="http")
     _log_at(settings.bot_log_level)
+    _redact(settings)
     bot = build_slack_bot(settings)
     tune_gc()
     return build_asgi(bot)
@@ -155,24 +191,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(slack=modes.get(args.command))
         _log_at(settings.bot_log_level)
+        _redact(settings)
         if args.command == "doctor":
             logging.getLogger().setLevel(logging.ERROR)
             return asyncio.run(_doctor(settings))
         if args.command == "manifest":
-            from bot.manifest import build_manifest
-
-            socket_mode = args.socket or (settings.slack_app_token is not None and not args.url)
-            if not socket_mode and not args.url:
-                raise ConfigError("HTTP mode needs the public URL: manifest --url https://HOST")
-            doc = build_manifest(
-                command=settings.bot_slash_command, url=args.url, socket_mode=socket_mode
-            )
-            print(json.dumps(doc, indent=2, ensure_ascii=False))
-            return EXIT_OK
+            return _manifest(settings, args)
         if args.command == "ask":
             logging.getLogger().setLevel(logging.WARNING)
             return asyncio.run(_ask(settings, args))
         command = args.command or ("socket" if settings.slack_app_token else "serve")
+        if command == "socket" or not settings.oauth_mode:
+            _hide_oauth_credentials_from_bolt()
         from bot import server
 
         if command == "socket":

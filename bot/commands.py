@@ -1,8 +1,9 @@
 """The configuration slash command (`BOT_SLASH_COMMAND`, default `/gpt`).
 
 Subcommands: help, show, set, set-default, unset, unset-default, reset, usage, config (the form, in
-`bot.settings_modal`). Replies are ephemeral and sent in the ack, inside Slack's 3 seconds. Slack
-does not let a custom slash command be invoked in a thread, so configuration is per channel and per
+`bot.settings_modal`), forget-all (admins: delete the workspace's stored conversations,
+`bot.purge`). Replies are ephemeral and sent in the ack, inside Slack's 3 seconds. Slack does not
+let a custom slash command be invoked in a thread, so configuration is per channel and per
 workspace, never per thread. The help and show texts list the settings declared in
 `bot.channel_settings`, in their order.
 
@@ -99,6 +100,12 @@ def _tokens(u: Usage) -> str:
     return f"{u.total_tokens:,} tokens (prompt {u.prompt_tokens:,} · completion {u.completion_tokens:,})"
 
 
+class Forget(Protocol):
+    """What `forget-all` needs (`bot.purge.Purger` fits)."""
+
+    async def forget_history(self, team: str) -> int: ...
+
+
 class Commands:
     """Handles the slash command; `config` hands over to the settings modal."""
 
@@ -110,12 +117,14 @@ class Commands:
         admins: AdminCheck,
         command: str,
         feedback: FeedbackReports | None = None,
+        forget: Forget | None = None,
     ) -> None:
         self.config = config
         self.ledger = ledger
         self.feedback = feedback
         self.admins = admins
         self.command = command
+        self.forget = forget
         self.modal = SettingsModal(config=config, admins=admins, command=command)
         self._changes: dict[str, Callable[[Invocation, AsyncWebClient], Awaitable[str]]] = {
             "set": self._set,
@@ -125,6 +134,8 @@ class Commands:
             "reset": self._reset,
             "config": self._config,
         }
+        if forget is not None:
+            self._changes["forget-all"] = self._forget_all
 
     def register(self, app: AsyncApp) -> None:
         @app.command(self.command)
@@ -157,6 +168,17 @@ class Commands:
                 f"`{c} show`, `{c} usage` and `{c} help`."
             )
         return await change(call, client)
+
+    async def _forget_all(self, call: Invocation, _client: AsyncWebClient) -> str:
+        assert self.forget is not None
+        threads = await self.forget.forget_history(call.team)
+        log_change(
+            user=call.user, team=call.team, channel=None, key="history", old=threads, new=None
+        )
+        return (
+            f"Deleted the stored conversations of {threads:,} threads in this workspace. "
+            "Settings and usage counts are kept."
+        )
 
     async def _config(self, call: Invocation, client: AsyncWebClient) -> str:
         return await self.modal.open(call.body, client)
@@ -211,6 +233,13 @@ class Commands:
             f"• `{c} usage [today|7d|30d]` – tokens used here and in the workspace, top users, "
             "👍/👎 per deployment",
             f"• `{c} config` – the same settings in a form",
+        ]
+        if self.forget is not None:
+            lines.append(
+                f"• `{c} forget-all` – delete every thread's stored conversation in this workspace"
+                " (one thread: the *Forget this thread* message shortcut)"
+            )
+        lines += [
             "*Keys*",
         ]
         lines += [

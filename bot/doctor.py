@@ -103,6 +103,10 @@ async def check_azure(settings: Settings, azure: AzureOpenAIClient) -> Check:
 
 
 async def check_slack(settings: Settings, client: AsyncWebClient) -> list[Check]:
+    if settings.oauth_mode:
+        from bot.oauth_checks import check_oauth  # (it imports this module)
+
+        return check_oauth(settings)
     if settings.slack_bot_token is None:
         return [
             Check(

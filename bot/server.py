@@ -49,14 +49,16 @@ def run_http(settings: Settings, *, host: str, port: int) -> int:
     }
     log.info("HTTP mode: POST http://%s:%d/slack/events", host, port)
     if settings.web_concurrency > 1:
-        # Learn the bot's identity once first, so a token Slack refuses stops here with the fix.
-        asyncio.run(BotIdentity(build_slack_client(settings)).learn())
+        # Learn the bot's identity once first, so a token Slack refuses stops here with the fix
+        # (OAuth mode has no token of its own: each installation brings one).
+        if not settings.oauth_mode:
+            asyncio.run(BotIdentity(build_slack_client(settings)).learn())
         uvicorn.run("bot.cli:worker_app", factory=True, workers=settings.web_concurrency, **options)
         return 0
     bot = build_slack_bot(settings)
     # Learn the bot's identity before serving: a token Slack refuses stops here with the fix
     # (ConfigError, exit code 2) instead of failing inside the server's start-up.
-    asyncio.run(bot.identity.learn())
+    asyncio.run(bot.slack.workspaces.learn())
     tune_gc()
     uvicorn.Server(uvicorn.Config(build_asgi(bot), **options)).run()
     return 0

@@ -96,8 +96,16 @@ class Settings(BaseSettings):
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    """With the client id, and no bot token: OAuth distribution (`bot.oauth`)."""
     slack_app_token: SecretStr | None = Field(default=None, validate_default=True)
     slack_api_url: str = "https://slack.com/api/"
+    slack_scopes: Annotated[tuple[str, ...], NoDecode] = ()
+    """Bot scopes asked for at install (OAuth mode); empty: the manifest's."""
+    bot_public_url: checks.PublicUrl = None
+    """https://HOST where Slack reaches the bot; the OAuth redirect URL is derived from it."""
+    slack_redirect_uri: checks.PublicUrl = None
 
     redis_url: SecretStr | None = None
     """May carry a password (`redis://:pw@host`), hence secret."""
@@ -145,21 +153,7 @@ class Settings(BaseSettings):
     bot_log_content: bool = False
     """Log message text (debug only). Off by default: Slack messages are the team's data."""
 
-    @field_validator(
-        "azure_openai_key",
-        "azure_openai_key_2",
-        "azure_openai_ad_token",
-        "slack_bot_token",
-        "slack_signing_secret",
-        "slack_app_token",
-        "redis_url",
-        "redis_cluster",
-        "redis_ca_file",
-        "bot_temperature",
-        "bot_top_p",
-        "bot_reasoning_effort",
-        mode="before",
-    )
+    @field_validator(*checks.OPTIONAL, mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `KEY=` in a .env file means "not set", not "the empty key"; nor does `xoxb-`.
@@ -167,7 +161,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("bot_admin_user_ids", mode="before")
+    @field_validator("bot_admin_user_ids", "slack_scopes", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
@@ -272,9 +266,15 @@ class Settings(BaseSettings):
                 return {**data, "azure_openai_api_version": "v1"}
         return data
 
+    @property
+    def oauth_mode(self) -> bool:
+        """OAuth distribution: the app's client id and secret, and no SLACK_BOT_TOKEN."""
+        return bool(self.slack_client_id and self.slack_client_secret) and not self.slack_bot_token
+
     def require_slack(self, *, socket_mode: bool) -> None:
         """Fail with the fix when a Slack mode lacks its tokens."""
-        present = {name for name in checks.SLACK_TOKENS if getattr(self, name) is not None}
+        names = (*checks.SLACK_TOKENS, *checks.OAUTH_CREDENTIALS)
+        present = {name for name in names if getattr(self, name) is not None}
         missing = checks.slack_requirements("socket" if socket_mode else "http", present)
         if missing:
             raise ConfigError("Missing settings:\n  " + "\n  ".join(missing))

@@ -12,10 +12,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from contextvars import ContextVar
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 
 SlackMode = Literal["http", "socket", "auto"]
 """Which Slack tokens a command needs: HTTP (bot token, signing secret), Socket Mode (bot and app
@@ -25,12 +25,22 @@ SLACK_MODE: ContextVar[SlackMode | None] = ContextVar("slack_mode", default=None
 """The mode `load_settings` validates for. pydantic-settings passes no validation context, and
 the Slack requirements must be checked with the other fields to be listed with them."""
 
+OPTIONAL = (
+    *("azure_openai_key", "azure_openai_key_2", "azure_openai_ad_token"),
+    *("slack_bot_token", "slack_signing_secret", "slack_app_token"),
+    *("slack_client_id", "slack_client_secret", "bot_public_url", "slack_redirect_uri"),
+    *("redis_url", "redis_cluster", "redis_ca_file"),
+    *("bot_temperature", "bot_top_p", "bot_reasoning_effort"),
+)
+"""The settings that may be unset: blank (or a placeholder) means unset, not the empty value."""
+
 PLACEHOLDERS = frozenset({"xoxb-", "xapp-", "https://YOUR-RESOURCE.openai.azure.com/"})
 """`.env.example`'s values that stand for "fill me in": read as not set."""
 
 SLACK_TOKENS = {
     "slack_bot_token": "SLACK_BOT_TOKEN is not set: the xoxb-... Bot User OAuth Token from your "
-    "Slack app's OAuth & Permissions page",
+    "Slack app's OAuth & Permissions page (or, to install the app in many workspaces, "
+    "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET from Basic Information > App Credentials)",
     "slack_signing_secret": "SLACK_SIGNING_SECRET is not set (HTTP mode): Basic Information > "
     "App Credentials > Signing Secret",
     "slack_app_token": "SLACK_APP_TOKEN is not set (Socket Mode): an xapp-... token from Basic "
@@ -38,11 +48,18 @@ SLACK_TOKENS = {
 }
 
 
+OAUTH_CREDENTIALS = ("slack_client_id", "slack_client_secret")
+"""With both (and no bot token) HTTP mode is OAuth distribution: tokens come from installations."""
+
+
 def slack_requirements(mode: SlackMode, present: set[str]) -> list[str]:
-    """What `mode` needs and is not `present` (field names), each saying where to find it."""
+    """What `mode` needs and is not `present` (field names), each saying where to find it.
+    HTTP mode with the app's OAuth credentials needs no bot token; Socket Mode always does."""
     if mode == "auto":
         mode = "socket" if "slack_app_token" in present else "http"
-    needed = ["slack_bot_token", "slack_app_token" if mode == "socket" else "slack_signing_secret"]
+    needed = ["slack_app_token" if mode == "socket" else "slack_signing_secret"]
+    if mode == "socket" or not set(OAUTH_CREDENTIALS) <= present:
+        needed.insert(0, "slack_bot_token")
     return [SLACK_TOKENS[name] for name in needed if name not in present]
 
 
@@ -93,6 +110,24 @@ def check_endpoint(value: str) -> str:
             "(e.g. https://YOUR-RESOURCE.openai.azure.com/; '.../openai/v1' is accepted too)."
         )
     return value
+
+
+def check_public_url(value: str | None) -> str | None:
+    """BOT_PUBLIC_URL / SLACK_REDIRECT_URI: https (plain http on loopback only), no trailing /."""
+    if value is None:
+        return None
+    parts = urlsplit(value.strip())
+    if not parts.hostname or not (
+        parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname))
+    ):
+        raise ValueError(
+            "must be an https:// URL Slack can reach, such as https://bot.example.com "
+            "(plain http only on 127.0.0.1 or localhost)"
+        )
+    return value.strip().rstrip("/")
+
+
+PublicUrl = Annotated[str | None, AfterValidator(check_public_url)]
 
 
 def check_redis_url(url: str) -> None:

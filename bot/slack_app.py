@@ -4,8 +4,9 @@ Events are taken by `Events`, not by `app.event` listeners, through two doors:
 
 * `Events.direct`, which the HTTP endpoint tries before Bolt: slack_sdk's `SignatureVerifier`
   (the class Bolt's own check uses), `json.loads`, the team from the envelope as Bolt reads it,
-  and the bot's identity learned with `auth.test` at start (`bot.slack_identity`). Whatever it
-  does not take goes to Bolt unchanged.
+  and the workspace's client and bot user id (`bot.workspaces`: the identity learned with
+  `auth.test` at start, or the workspace's installation in OAuth mode). Whatever it does not
+  take goes to Bolt unchanged.
 * a global Bolt middleware, after Bolt's own (signature check, authorization, ignoring the bot's
   own events, URL verification), for Socket Mode and for whatever `direct` declined. It answers
   200 itself and starts the turn as a task.
@@ -40,17 +41,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import StoreUnavailable
 from bot.incoming import Incoming
 from bot.message_events import Delivery, Recorder, classify
-from bot.slack_identity import BotIdentity
 from bot.turns import TurnRunner
+from bot.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +69,12 @@ LISTENER_SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "assistant_thread_started": ("assistant_thread_started",),
     "assistant_thread_context_changed": ("assistant_thread_context_changed",),
     "app_home_opened": ("app_home_opened",),
+    "app_uninstalled": ("app_uninstalled",),
+    "tokens_revoked": ("tokens_revoked",),
 }
-"""Events that Bolt's own listeners take (`app.event`, registered by `bot.assistant` and
-`bot.app_home`), not `Events`; the manifest subscribes to them too (`app_home_opened` needs no
-scope)."""
+"""Events that Bolt's own listeners take (`app.event`, registered by `bot.assistant`,
+`bot.app_home` and `bot.data_controls`), not `Events`; the manifest subscribes to them too
+(`app_home_opened`, `app_uninstalled` and `tokens_revoked` need no scope)."""
 
 SCOPES_FOR_EVENT = {
     "app_mention": "app_mentions:read",
@@ -132,22 +138,24 @@ class Events:
     def __init__(
         self,
         runner: TurnRunner,
-        client: AsyncWebClient,
+        workspaces: Workspaces,
         signing_secret: str | None,
-        identity: BotIdentity,
         recorder: Recorder,
     ) -> None:
         self.runner = runner
-        self.client = client
-        self.identity = identity
+        self.workspaces = workspaces
         self.recorder = recorder
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     def work_for(
-        self, body: dict[str, Any], delivery: Delivery, client: AsyncWebClient
+        self,
+        body: dict[str, Any],
+        delivery: Delivery,
+        client: AsyncWebClient,
+        progress_client: AsyncWebClient | None = None,
     ) -> Work | None:
-        """What to do for an event of ours (admit and start its turn, or record a change to a
-        thread); None when the request is not one."""
+        """What to do for an event of ours, with the workspace's clients (admit and start its
+        turn, or record a change to a thread); None when the request is not one."""
         event = body.get("event") if body.get("type") == "event_callback" else None
         kind = event.get("type") if isinstance(event, dict) else None
         # (a fuzzed `type` may be a list or a dict: compare strings only)
@@ -159,16 +167,23 @@ class Events:
             if isinstance(meant, Incoming):
                 admitted = await self.runner.admit(meant)
                 if admitted is not None:
-                    self.runner.start(admitted, client)
+                    progress = progress_client or self.workspaces.progress_for(client)
+                    self.runner.start(admitted, client, progress)
             elif meant is not None:
                 await self.recorder.apply(meant)
 
         return work
 
-    async def take(self, body: dict[str, Any], delivery: Delivery, client: AsyncWebClient) -> bool:
+    async def take(
+        self,
+        body: dict[str, Any],
+        delivery: Delivery,
+        client: AsyncWebClient,
+        progress_client: AsyncWebClient | None = None,
+    ) -> bool:
         """Do the work of an event of ours, then let it be acked; False when the request is not
         one (Socket Mode, and events that went through Bolt)."""
-        work = self.work_for(body, delivery, client)
+        work = self.work_for(body, delivery, client, progress_client)
         if work is None:
             return False
         await work()
@@ -217,16 +232,19 @@ class Events:
             return None
         if not isinstance(body, dict) or body.get("type") != "event_callback":
             return None  # URL verification and the rest: Bolt's
-        bot_user_id = await self.identity.bot_user_id()
-        if bot_user_id is None:
-            return None  # Slack could not be asked yet: Bolt authorizes it itself
+        try:
+            workspace = await self.workspaces.for_event(body)
+        except StoreUnavailable:
+            workspace = None
+        if workspace is None:
+            return None  # identity or installation unknown: Bolt authorizes it itself
         delivery = Delivery(
-            bot_user_id,
+            workspace.bot_user_id,
             event_team(body),
             headers.get("x-slack-retry-num"),
             headers.get("x-slack-retry-reason"),
         )
-        return self.work_for(body, delivery, self.client)
+        return self.work_for(body, delivery, workspace.client, workspace.progress_client)
 
 
 def build_bolt_app(
@@ -235,10 +253,15 @@ def build_bolt_app(
     events: Events,
     signing_secret: str | None,
     extra: list[Registrar] | None = None,
+    oauth_settings: AsyncOAuthSettings | None = None,
+    authorize: AsyncAuthorize | None = None,
 ) -> AsyncApp:
-    """The Bolt app. `signing_secret=None` (Socket Mode) turns request verification off."""
+    """The Bolt app. `signing_secret=None` (Socket Mode) turns request verification off;
+    `oauth_settings` and `authorize` (OAuth mode, `bot.oauth`) serve many workspaces."""
     app = AsyncApp(
         client=client,
+        oauth_settings=oauth_settings,
+        authorize=authorize,  # type: ignore[arg-type]  # an AsyncAuthorize is what Bolt calls
         signing_secret=signing_secret or "unused-in-socket-mode",
         request_verification_enabled=signing_secret is not None,
         raise_error_for_unhandled_request=True,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -30,6 +30,7 @@ from bot.incoming import Incoming
 from bot.metrics import Metrics
 from bot.outcome import Outcome, TurnLog
 from bot.slack_thread import SlackThread
+from bot.store.journal import Lease
 from bot.thread_status import ThreadStatus
 
 log = logging.getLogger("bot.turn")
@@ -63,13 +64,19 @@ class TurnRunner:
         """With Slack's ack (see `bot.admission`); None when the message is not for the bot."""
         return await self.admission.admit(msg)
 
-    def start(self, admitted: Admitted, client: AsyncWebClient) -> asyncio.Task[Outcome]:
-        """Run the turn as a task, after Slack's request is acked; remembered until it ends so
-        a shutdown can wait for it (`drain`), its lease renewed meanwhile when it owns it."""
+    def start(
+        self,
+        admitted: Admitted,
+        client: AsyncWebClient,
+        progress_client: AsyncWebClient | None = None,
+    ) -> asyncio.Task[Outcome]:
+        """Run the turn as a task, after Slack's request is acked, with the clients of the
+        message's workspace; remembered until it ends so a shutdown can wait for it (`drain`),
+        its lease renewed meanwhile when it owns it."""
         begun = admitted.begun
         if begun is not None and begun.duplicate is None:
             self.admission.journal.hold(begun.lease)
-        task = asyncio.ensure_future(self.run(admitted, client))
+        task = asyncio.ensure_future(self.run(admitted, client, progress_client))
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
         return task
@@ -82,7 +89,12 @@ class TurnRunner:
         _, still = await asyncio.wait(pending, timeout=seconds)
         return len(still)
 
-    async def run(self, admitted: Admitted, client: AsyncWebClient) -> Outcome:
+    async def run(
+        self,
+        admitted: Admitted,
+        client: AsyncWebClient,
+        progress_client: AsyncWebClient | None = None,
+    ) -> Outcome:
         """Answer the message at most once across retries and replicas; returns the outcome."""
         msg = admitted.msg
         turn_log = self._log_for(msg)
@@ -90,7 +102,7 @@ class TurnRunner:
             client,
             msg.channel,
             msg.thread_ts,
-            progress_client=self.progress_client,
+            progress_client=progress_client or self.progress_client,
             team=msg.team,
             status=self.status,
         )
@@ -125,12 +137,13 @@ class TurnRunner:
 
     async def keep(
         self,
-        client_for: Callable[[str], AsyncWebClient],
+        client_for: Callable[[str], Awaitable[AsyncWebClient | None]],
         *,
         interval: float,
         stop: asyncio.Event,
     ) -> None:
-        """Renew this replica's leases and take over dead replicas' turns, until `stop`."""
+        """Renew this replica's leases and take over dead replicas' turns, until `stop`;
+        `client_for` gives a workspace's client (None: the workspace is gone)."""
         journal = self.admission.journal
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -143,9 +156,20 @@ class TurnRunner:
                     admitted = await self.admission.resume(claimed)
                 except StoreUnavailable:
                     continue  # its lease lapses again; the next scan retries
+                client = await client_for(admitted.msg.team)
+                if client is None:
+                    await self._drop(admitted, claimed.lease)
+                    continue
                 self.metrics.takeovers.inc()
                 log.warning("taking over turn %s", claimed.lease.member)
-                self.start(admitted, client_for(admitted.msg.team))
+                self.start(admitted, client)
+
+    async def _drop(self, admitted: Admitted, lease: Lease) -> None:
+        """A taken-over turn of a workspace that is gone (uninstalled): nobody can answer it,
+        so it ends unanswered instead of being taken over again and again."""
+        log.warning("dropping turn %s: its workspace is not installed", lease.member)
+        with contextlib.suppress(StoreUnavailable):
+            await self.admission.finish_unanswered(admitted.msg, lease, engage=False)
 
     def _log_for(self, msg: Incoming) -> TurnLog:
         turn_log = TurnLog()

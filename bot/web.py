@@ -1,4 +1,5 @@
-"""The ASGI app: `POST /slack/events`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+"""The ASGI app: `POST /slack/events`, `GET /healthz`, `GET /readyz`, `GET /metrics` (and in OAuth
+mode `GET /slack/install` and `GET /slack/oauth_redirect`, from `bot.oauth`).
 
 `/slack/events` is a plain ASGI handler in front of Starlette, which serves the other three. It is
 the hot path (every Slack request), and the benchmark's profile put about a third of its CPU in
@@ -35,7 +36,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.metrics import Metrics
@@ -147,7 +148,7 @@ def slack_events_endpoint(
             await _respond(send, 400, _error("malformed request"))
             return
         response = await bolt.async_dispatch(bolt_req)
-        # Bolt sets cookies only in its OAuth flow, which this app does not use.
+        # Bolt sets cookies only in its OAuth flow, which has its own routes (`bot.oauth`).
         await _respond(
             send,
             response.status,
@@ -167,7 +168,11 @@ def build_web_app(
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     max_body: int = MAX_BODY_BYTES,
     direct: DirectHandler | None = None,
+    routes: Sequence[BaseRoute] = (),
 ) -> ASGIApp:
+    """`routes`: more Starlette routes (OAuth mode's `/slack/install` and
+    `/slack/oauth_redirect`, `bot.oauth.oauth_routes`)."""
+
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -192,6 +197,7 @@ def build_web_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *routes,
         ],
         lifespan=lifespan,
     )

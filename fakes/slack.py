@@ -3,8 +3,14 @@
 * Args are merged from the query string, a form body and a JSON body (slack_sdk's async client
   sends some methods as query-string POSTs and others as JSON), and the extra `team_id` Bolt adds
   is tolerated.
-* `Authorization: Bearer <token>` must be the configured bot token (or the app token for
-  `apps.connections.open`), else `{"ok": false, "error": "invalid_auth"}` with HTTP 200.
+* `Authorization: Bearer <token>` must be a bot token of a known workspace (the configured one,
+  or one issued by `oauth.v2.access`), or the app token for `apps.connections.open`, else
+  `{"ok": false, "error": "invalid_auth"}` with HTTP 200 (`token_revoked` once revoked). Each
+  call records its token, and `auth.test` and posted messages carry that workspace's ids.
+* `oauth.v2.access` (HTTP Basic client credentials, as slack_sdk sends them) exchanges a code
+  registered with `install_code` once, answering the canned install response (workspace or
+  org-wide, with or without token rotation); with `grant_type=refresh_token` it rotates: a new
+  token, a new refresh token, and the old refresh token revoked.
 * chat.postMessage enforces the limits that bite LLM answers: markdown blocks ≤ 12,000 characters
   in total, ≤ 50 blocks, `markdown_text` not combined with `text`/`blocks`, `text` ≤ 40,000; and
   the shape of a `context_actions` block (1–5 elements; `feedback_buttons` with both buttons,
@@ -28,6 +34,9 @@
 
 from __future__ import annotations
 
+import base64
+import contextvars
+import itertools
 import json
 import threading
 import time
@@ -68,12 +77,38 @@ def next_ts() -> str:
         return f"{_last_ts // 1_000_000}.{_last_ts % 1_000_000:06d}"
 
 
+ROTATED_EXPIRES_IN = 43_200
+"""Slack's rotating tokens live 12 hours."""
+CLIENT_ID = "1111111111.2222222222"
+CLIENT_SECRET = "fake-client-secret-0c4d"
+
+
+@dataclass(frozen=True)
+class FakeWorkspace:
+    """Who a bot token speaks for: its workspace (or org, for an org-wide install) and bot."""
+
+    team: str = TEAM
+    bot_user: str = BOT_USER
+    bot_id: str = BOT_ID
+    enterprise: str | None = None
+    org_install: bool = False
+
+
+_CALLER: contextvars.ContextVar[FakeWorkspace] = contextvars.ContextVar("caller")
+_serial = itertools.count(1)
+
+
 @dataclass
 class Call:
     method: str
     args: dict[str, Any]
     headers: dict[str, str]
     at: float = field(default_factory=time.monotonic)
+
+    @property
+    def token(self) -> str:
+        """The bearer token the call carried ("" for none)."""
+        return self.headers.get("Authorization", "").removeprefix("Bearer ")
 
 
 @dataclass
@@ -154,6 +189,13 @@ class FakeSlack:
     ) -> None:
         self.token = token
         self.app_token = app_token
+        self.client_id = CLIENT_ID
+        self.client_secret = CLIENT_SECRET
+        self.workspaces: dict[str, FakeWorkspace] = {token: FakeWorkspace()}
+        """Valid bot tokens and whom they speak for."""
+        self.revoked: set[str] = set()
+        self._codes: dict[str, dict[str, Any]] = {}
+        self._refresh: dict[str, FakeWorkspace] = {}
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = dict(DEFAULT_USERS)
@@ -209,6 +251,57 @@ class FakeSlack:
             self.files.clear()
             self.downloads.clear()
             self.replies_page_cap = None
+            self.workspaces = {self.token: FakeWorkspace()}
+            self.revoked.clear()
+            self._codes.clear()
+            self._refresh.clear()
+
+    def install_code(
+        self,
+        workspace: FakeWorkspace,
+        *,
+        installer: str = "U0000USER",
+        expires_in: int | None = None,
+    ) -> tuple[str, str]:
+        """Register an OAuth code that installs the app for `workspace`; returns (code, the bot
+        token the exchange will issue). `expires_in` turns token rotation on: the first token's
+        life in seconds (refreshed tokens live Slack's 12 hours)."""
+        n = next(_serial)
+        code, token = (
+            f"code-{n}-{uuid.uuid4().hex[:8]}",
+            f"xoxb-{workspace.team}-{n}-{uuid.uuid4().hex[:12]}",
+        )
+        if expires_in is not None:
+            token = "xoxe.xoxb-" + token.removeprefix("xoxb-")
+        team = (
+            None
+            if workspace.org_install
+            else {"id": workspace.team, "name": f"Team {workspace.team}"}
+        )
+        enterprise = {"id": workspace.enterprise, "name": "Org"} if workspace.enterprise else None
+        response: dict[str, Any] = {
+            "ok": True,
+            "app_id": APP_ID,
+            "authed_user": {"id": installer},
+            "scope": SCOPES,
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": workspace.bot_user,
+            "team": team,
+            "enterprise": enterprise,
+            "is_enterprise_install": workspace.org_install,
+        }
+        if expires_in is not None:
+            response.update(expires_in=expires_in, refresh_token=f"xoxe-1-{uuid.uuid4().hex}")
+        with self._lock:
+            self._codes[code] = {"response": response, "workspace": workspace}
+        return code, token
+
+    def revoke(self, token: str) -> None:
+        """Slack revoked the token (uninstall): calls with it get `token_revoked`."""
+        with self._lock:
+            self.workspaces.pop(token, None)
+            self.revoked.add(token)
 
     def post_as(
         self,
@@ -258,7 +351,8 @@ class FakeSlack:
 
     async def _download(self, request: web.Request) -> web.Response:
         """Files answer only to the bot token; without it Slack answers its sign-in page (200)."""
-        authorized = request.headers.get("Authorization") == f"Bearer {self.token}"
+        auth = request.headers.get("Authorization", "")
+        authorized = auth.removeprefix("Bearer ") in self.workspaces
         self.downloads.append({"name": request.match_info["name"], "authorized": authorized})
         found = self.files.get(request.match_info["file_id"])
         if not authorized or found is None:
@@ -284,7 +378,7 @@ class FakeSlack:
             found = [
                 m
                 for (c, _), m in self.messages.items()
-                if c == channel and m.get("thread_ts") == thread_ts and m.get("user") == BOT_USER
+                if c == channel and m.get("thread_ts") == thread_ts and m.get("bot_id")
             ]
         return sorted(found, key=lambda m: m["ts"])
 
@@ -316,29 +410,84 @@ class FakeSlack:
                     {"ok": False, "error": "internal_error"}, status=fault.status
                 )
             return web.json_response({"ok": False, "error": fault.error})
-        auth = request.headers.get("Authorization", "")
-        expected = self.app_token if method == "apps.connections.open" else self.token
-        if auth != f"Bearer {expected}":
-            return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method == "oauth.v2.access":
+            return web.json_response(self._oauth_v2_access(args, request.headers))
+        token = call.token
+        if method == "apps.connections.open":
+            caller = FakeWorkspace() if token == self.app_token else None
+        else:
+            caller = self.workspaces.get(token)
+        if caller is None:
+            error = "token_revoked" if token in self.revoked else "invalid_auth"
+            return web.json_response({"ok": False, "error": error})
         if method in self.refusals:
             return web.json_response({"ok": False, "error": self.refusals[method]})
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": True})
+        _CALLER.set(caller)
         result = handler(args)
         headers = {"x-oauth-scopes": SCOPES} if method == "auth.test" else {}
         return web.json_response(result, headers=headers)
 
+    def _oauth_v2_access(self, args: dict[str, Any], headers: Any) -> dict[str, Any]:
+        """Code exchange and token refresh; client credentials by HTTP Basic or in the args."""
+        basic = headers.get("Authorization", "").removeprefix("Basic ")
+        client_id, _, secret = (
+            base64.b64decode(basic).decode().partition(":") if basic else ("", "", "")
+        )
+        client_id = client_id or args.get("client_id", "")
+        secret = secret or args.get("client_secret", "")
+        if client_id != self.client_id:
+            return {"ok": False, "error": "invalid_client_id"}
+        if secret != self.client_secret:
+            return {"ok": False, "error": "bad_client_secret"}
+        with self._lock:
+            if args.get("grant_type") == "refresh_token":
+                return self._rotate(str(args.get("refresh_token", "")))
+            found = self._codes.pop(str(args.get("code", "")), None)  # a code works once
+            if found is None:
+                return {"ok": False, "error": "invalid_code"}
+            response = found["response"]
+            self.workspaces[response["access_token"]] = found["workspace"]
+            if "refresh_token" in response:
+                self._refresh[response["refresh_token"]] = found["workspace"]
+            return dict(response)
+
+    def _rotate(self, refresh_token: str) -> dict[str, Any]:
+        known = self._refresh.pop(refresh_token, None)  # Slack revokes the refresh token used
+        if known is None:
+            return {"ok": False, "error": "invalid_refresh_token"}
+        workspace = known
+        token = f"xoxe.xoxb-{workspace.team}-r{next(_serial)}-{uuid.uuid4().hex[:12]}"
+        new_refresh = f"xoxe-1-{uuid.uuid4().hex}"
+        self.workspaces[token] = workspace
+        self._refresh[new_refresh] = workspace
+        return {
+            "ok": True,
+            "app_id": APP_ID,
+            "token_type": "bot",
+            "access_token": token,
+            "refresh_token": new_refresh,
+            "expires_in": ROTATED_EXPIRES_IN,
+            "bot_user_id": workspace.bot_user,
+            "team": None if workspace.org_install else {"id": workspace.team},
+            "enterprise": {"id": workspace.enterprise} if workspace.enterprise else None,
+            "is_enterprise_install": workspace.org_install,
+        }
+
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        caller = _CALLER.get()
         return {
             "ok": True,
             "url": "https://fake.slack.com/",
             "team": "Fake Team",
             "user": "gpt",
-            "team_id": TEAM,
-            "user_id": BOT_USER,
-            "bot_id": BOT_ID,
-            "is_enterprise_install": False,
+            "team_id": caller.team,
+            "user_id": caller.bot_user,
+            "bot_id": caller.bot_id,
+            "enterprise_id": caller.enterprise,
+            "is_enterprise_install": caller.org_install,
         }
 
     def _check_content(self, args: dict[str, Any]) -> str | None:
@@ -380,8 +529,8 @@ class FakeSlack:
             "blocks": args.get("blocks"),
             "markdown_text": args.get("markdown_text"),
             "metadata": _json_arg(args.get("metadata")),
-            "user": BOT_USER,
-            "bot_id": BOT_ID,
+            "user": _CALLER.get().bot_user,
+            "bot_id": _CALLER.get().bot_id,
             "updates": 0,
             "created_at": time.monotonic(),
         }

@@ -29,9 +29,16 @@ def new_ts() -> str:
 
 
 def envelope(
-    event: dict[str, Any], event_id: str | None = None, *, team: str = TEAM
+    event: dict[str, Any],
+    event_id: str | None = None,
+    *,
+    team: str = TEAM,
+    bot_user: str = BOT_USER,
+    enterprise: str | None = None,
+    org_install: bool = False,
 ) -> dict[str, Any]:
-    """The Events API envelope of `event`, for the workspace `team`."""
+    """The Events API envelope; `authorizations[0]` names the installation that sees the event
+    (for an org-wide install: the organisation, with no team)."""
     return {
         "token": "legacy-verification-token",
         "team_id": team,
@@ -42,11 +49,11 @@ def envelope(
         "event_time": int(time.time()),
         "authorizations": [
             {
-                "enterprise_id": None,
-                "team_id": team,
-                "user_id": BOT_USER,
+                "enterprise_id": enterprise,
+                "team_id": None if org_install else team,
+                "user_id": bot_user,
                 "is_bot": True,
-                "is_enterprise_install": False,
+                "is_enterprise_install": org_install,
             }
         ],
         "is_ext_shared_channel": False,
@@ -62,15 +69,17 @@ def mention(
     thread_ts: str | None = None,
     user: str = "U0000USER",
     files: list[dict[str, Any]] | None = None,
+    bot_user: str = BOT_USER,
+    team: str = TEAM,
 ) -> dict[str, Any]:
     ts = ts or new_ts()
     event: dict[str, Any] = {
         "client_msg_id": f"msg-{ts}",
         "type": "app_mention",
-        "text": f"<@{BOT_USER}> {text}",
+        "text": f"<@{bot_user}> {text}",
         "user": user,
         "ts": ts,
-        "team": TEAM,
+        "team": team,
         "channel": channel,
         "event_ts": ts,
         "blocks": [
@@ -81,7 +90,7 @@ def mention(
                     {
                         "type": "rich_text_section",
                         "elements": [
-                            {"type": "user", "user_id": BOT_USER},
+                            {"type": "user", "user_id": bot_user},
                             {"type": "text", "text": f" {text}"},
                         ],
                     }
@@ -247,4 +256,31 @@ def app_home_opened(user: str = "U0000USER", tab: str = "home") -> dict[str, Any
         "channel": "D0000HOME",
         "tab": tab,
         "event_ts": new_ts(),
+    }
+
+
+def message_shortcut(
+    callback_id: str,
+    message: dict[str, Any],
+    *,
+    channel: str,
+    user: str = "U0000USER",
+    team: str = TEAM,
+) -> dict[str, Any]:
+    """The interactivity payload of a message shortcut used on `message` (Slack's
+    `message_action`); sent form-encoded as `payload=<json>`."""
+    return {
+        "type": "message_action",
+        "token": "legacy-verification-token",
+        "action_ts": new_ts(),
+        "team": {"id": team, "domain": "fake"},
+        "user": {"id": user, "username": "pat", "team_id": team},
+        "channel": {"id": channel, "name": "general"},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "response_url": "https://hooks.slack.com/app/T0000TEAM/1/x",
+        "message_ts": message["ts"],
+        "message": {k: v for k, v in message.items() if k not in ("channel", "event_ts")},
     }

@@ -231,3 +231,16 @@ def final_thread(
         return msgs if len(finished) >= count and len(finished) == len(msgs) else None
 
     return wait_until(done, timeout)  # type: ignore[no-any-return]
+
+
+def keys_of(redis_url: str, *owners: str) -> set[str]:
+    """Every key in Redis (default prefix) holding data of these workspaces or organisations,
+    by a full SCAN and `Keys.team_of`."""
+    import redis
+
+    keys = Keys()
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return {k for k in client.scan_iter(count=1000) if keys.team_of(k) in owners}
+    finally:
+        client.close()

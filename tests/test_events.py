@@ -19,6 +19,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bot.admission import Admitted
 from bot.slack_app import SUBSCRIPTIONS, Events, event_team
 from bot.slack_identity import BotIdentity
+from bot.workspaces import SingleWorkspace
 from fakes.slack import BOT_USER, TEAM
 from fakes.slack_requests import SIGNING_SECRET, envelope, mention, sign
 
@@ -32,7 +33,7 @@ class Runner:
         self.admitted.append(incoming)
         return Admitted(incoming)
 
-    def start(self, admitted: Any, client: Any) -> None:
+    def start(self, admitted: Any, client: Any, progress_client: Any = None) -> None:
         self.started.append(admitted.msg)
 
 
@@ -77,9 +78,8 @@ def events_for(
 ) -> Events:
     return Events(
         runner,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
+        SingleWorkspace(known_identity(), None),  # type: ignore[arg-type]
         signing_secret,
-        known_identity(),
         recorder or Recorder(),  # type: ignore[arg-type]
     )
 
@@ -100,7 +100,12 @@ async def test_direct_declines_while_the_identity_is_unknown() -> None:
     runner = Runner()
     identity = BotIdentity(None, retry_seconds=3600)  # type: ignore[arg-type]
     identity._next_try = float("inf")  # the start's auth.test just failed
-    events = Events(runner, None, SIGNING_SECRET, identity, Recorder())  # type: ignore[arg-type]
+    events = Events(
+        runner,  # type: ignore[arg-type]
+        SingleWorkspace(identity, None),  # type: ignore[arg-type]
+        SIGNING_SECRET,
+        Recorder(),  # type: ignore[arg-type]
+    )
     raw = json.dumps(envelope(mention("hello")))
     assert await taken(events, raw, headers_for(raw)) is False
     assert runner.started == []

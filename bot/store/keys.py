@@ -26,6 +26,26 @@ cluster without cross-slot commands.
 | ``{p}v1:deploy:<endpoint>:<name>``  | hash   | what a deployment takes: reasoning, model     | 7 days, per finding  |
 | ``{p}v1:nostatus:<team>``           | string | Slack's refusal of the thread status line     | a day                |
 | ``{p}v1:feedback:<team>:<YYYYMMDD>``| hash   | votes on the day's answers (`bot.feedback`)   | 90 days              |
+| ``{p}v1:inst:{<owner>}``            | hash   | an installation (OAuth mode), see below       | until uninstalled    |
+| ``{p}v1:rotate:{<owner>}``          | string | who is rotating the installation's token      | 30 s                 |
+| ``{p}v1:orgteams:<enterprise>``     | set    | workspaces seen under an org-wide install     | until uninstalled    |
+| ``{p}v1:orgof:<team>``              | string | the org-wide install a workspace belongs to   | until uninstalled    |
+| ``{p}v1:oauthstate:<state>``        | string | an OAuth state issued by /slack/install       | 10 minutes, one use  |
+| ``{p}v1:purges``                    | set    | owners whose data is being purged             | until purged         |
+
+Every key that holds a workspace's data names the workspace as the first segment after the
+key's kind (the leading lowercase words, braces aside): ``msgs:{T1:C1:ts}``,
+``once:msg:{T1:C1:ts}:ts``, ``cfg:T1:ws``, ``inst:{T1}``. `Keys.team_of` reads it back, and
+`bot.purge` finds a workspace's keys by it, so a new per-workspace key is purged on uninstall as
+long as it keeps that shape (``tests/test_purge.py`` checks every method here that takes a team
+or a thread). The kinds in `GLOBAL_KINDS` belong to no workspace; the members of ``turns`` name
+their thread first, and a purge removes the workspace's.
+
+An installation's ``<owner>`` is its workspace id (``T…``), or the organisation's (``E…``) for
+an org-wide install: Slack's ids are unique across both. The hash has the fields ``bot`` (the
+bot token, its refresh token and expiry, bot user id, scopes), ``installer`` (the latest
+installation, with the installing user's token if any) and ``installer:<user>`` (that user's
+latest), each a JSON object as slack_sdk's `Installation`/`Bot` hold it.
 
 ``<thread>`` is an opaque id chosen by the caller: ``team:channel:thread_ts`` for Slack,
 ``cli:NAME`` for ``python -m bot ask --thread NAME``. A message's id is its Slack ts (fixed width,
@@ -38,8 +58,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 
 SCHEMA_VERSION = "v1"
+
+GLOBAL_KINDS = frozenset({"deploy", "oauthstate", "purges", "turns"})
+"""Key kinds that hold no workspace's data (see the module docstring)."""
+
+HISTORY_KINDS = frozenset({"msgs", "order", "engaged"})
+"""The kinds of a thread's stored conversation: what "forget" deletes."""
+
+_KIND = re.compile(r"[a-z_]+")
 
 
 class Keys:
@@ -105,3 +134,42 @@ class Keys:
     def deployment(self, endpoint: str, name: str) -> str:
         digest = hashlib.sha256(endpoint.encode()).hexdigest()[:16]
         return f"{self.base}deploy:{digest}:{name}"
+
+    def installation(self, owner: str) -> str:
+        return f"{self.base}inst:{{{owner}}}"
+
+    def rotation_lock(self, owner: str) -> str:
+        return f"{self.base}rotate:{{{owner}}}"
+
+    def org_teams(self, enterprise: str) -> str:
+        return f"{self.base}orgteams:{enterprise}"
+
+    def org_of(self, team: str) -> str:
+        return f"{self.base}orgof:{team}"
+
+    def oauth_state(self, state: str) -> str:
+        return f"{self.base}oauthstate:{state}"
+
+    def purges(self) -> str:
+        return f"{self.base}purges"
+
+    def kind_of(self, key: str) -> str:
+        """The key's kind: ``msgs`` for a thread's messages, ``once:msg`` for a claim."""
+        return ":".join(self._split(key)[0])
+
+    def team_of(self, key: str) -> str | None:
+        """The workspace (or organisation) whose data the key holds; None for global keys and
+        keys of other prefixes."""
+        kind, rest = self._split(key)
+        if not kind or kind[0] in GLOBAL_KINDS or not rest:
+            return None
+        return rest[0]
+
+    def _split(self, key: str) -> tuple[list[str], list[str]]:
+        if not key.startswith(self.base):
+            return [], []
+        parts = key[len(self.base) :].replace("{", "").replace("}", "").split(":")
+        kinds = 0
+        while kinds < len(parts) and _KIND.fullmatch(parts[kinds]):
+            kinds += 1
+        return parts[:kinds], parts[kinds:]
