@@ -1,7 +1,6 @@
-"""The composition root: the only module that builds concrete clients from `Settings`.
-
-Everything else receives its httpx transport, Redis client, Slack client and settings as arguments,
-which is what lets the tests swap in fake servers without patching.
+"""The Slack half of the composition root: the Slack clients, the turn path (admission, answers,
+the room, the status line, feedback), the assistant pane, App Home, the workspace mode (one token
+or OAuth installations), the Bolt app and the ASGI app; their start and graceful stop.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ from dataclasses import dataclass
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
-from redis.asyncio import Redis
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -25,28 +22,21 @@ from starlette.types import ASGIApp
 from bot.admins import AdminCheck
 from bot.admission import Admission
 from bot.answering import Answerer
+from bot.app.core import Core, build_core, build_transport
 from bot.app_home import HomeTab
 from bot.assistant import AssistantPane
-from bot.azure_auth import EntraTokens
-from bot.azure_deployments import InMemoryDeployments
 from bot.azure_openai import (
-    AzureOpenAIClient,
-    ClientObserver,
-    TokenProvider,
-    static_token_provider,
     supports_stream_usage,
 )
 from bot.channel_config import ConfigStore
 from bot.channel_digest import ChannelDigest
-from bot.channel_settings import ChannelSettings, environment_layer, environment_turn_settings
+from bot.channel_settings import ChannelSettings, environment_layer
 from bot.commands import Commands
-from bot.conversation import Conversation, TurnSettings
 from bot.feedback import Feedback, FeedbackStore
 from bot.message_events import Recorder
 from bot.metrics import Metrics
 from bot.oauth import oauth_routes
 from bot.purge import Purger
-from bot.retry import RetryPolicy
 from bot.room import Room
 from bot.settings import Settings
 from bot.slack_app import Events
@@ -54,9 +44,6 @@ from bot.slack_client import LeanWebClient
 from bot.slack_files import FileFetcher
 from bot.slack_identity import BotIdentity
 from bot.slack_people import People
-from bot.store import Keys, ThreadStore
-from bot.store.connect import connect
-from bot.store.deployments import RedisDeployments
 from bot.store.journal import TurnJournal
 from bot.tenancy import Tenancy, build_tenancy
 from bot.thread_reader import ThreadReader
@@ -67,127 +54,6 @@ from bot.usage import UsageLedger
 from bot.web import build_web_app
 
 log = logging.getLogger(__name__)
-
-
-def build_redis(settings: Settings) -> Redis:
-    """A real Redis for `REDIS_URL` (one server or a cluster, `bot.store.connect`), else an
-    embedded in-memory one (fakeredis) with a warning."""
-    if settings.redis_url is None:
-        log.warning(
-            "REDIS_URL is not set: using an embedded in-memory store. Thread history, dedup "
-            "and settings are lost on restart and not shared between replicas."
-        )
-        from fakeredis import FakeAsyncRedis
-
-        fake: Redis = FakeAsyncRedis(decode_responses=True)
-        return fake
-    return connect(
-        settings.redis_url.get_secret_value(),
-        cluster=settings.redis_cluster,
-        ca_file=settings.redis_ca_file,
-    )
-
-
-def build_transport() -> httpx.AsyncBaseTransport:
-    """The httpx transport for the Azure client, on aiohttp's connection pool (httpx-aiohttp).
-
-    The benchmark showed httpcore's pool spending about half the bot's CPU at 200 calls in flight
-    (it scans every connection for each request); aiohttp's pool does not. The httpx request and
-    response types, and `httpx.MockTransport` in tests, stay as they are.
-    """
-    # Idle connections stay 30 s (httpx's default is 5 s): traffic comes in bursts, and each new
-    # connection to Azure costs a TLS handshake. The benchmark's bursts a few seconds apart
-    # reconnected every time with 5 s. A connection Azure closed meanwhile fails fast and is
-    # retried like any connection error.
-    return AiohttpTransport(limits=httpx.Limits(max_connections=2000, keepalive_expiry=30.0))
-
-
-def build_azure(
-    settings: Settings,
-    transport: httpx.AsyncBaseTransport,
-    observer: ClientObserver | None = None,
-    retry: RetryPolicy | None = None,
-    *,
-    redis: Redis | None = None,
-) -> AzureOpenAIClient:
-    """The Azure client. With `redis`, what it learns about deployments (reasoning or not) is
-    shared by every replica; without, it is learned once per process. With
-    AZURE_OPENAI_AUTH=entra, each token request uses a DefaultAzureCredential it then closes."""
-    provider: TokenProvider | None = None
-    if settings.azure_openai_auth == "entra":
-        from azure.identity.aio import DefaultAzureCredential
-
-        # azure-identity logs every failed attempt of its chain at WARNING; the bot reports the
-        # failure once, as EntraTokenUnavailable, listing what was tried.
-        logging.getLogger("azure.identity").setLevel(logging.ERROR)
-        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(
-            logging.WARNING
-        )
-        provider = EntraTokens(DefaultAzureCredential)
-    elif settings.azure_openai_ad_token is not None and settings.azure_openai_key is None:
-        provider = static_token_provider(settings.azure_openai_ad_token)
-    memory = (
-        RedisDeployments(redis, Keys(settings.bot_redis_prefix))
-        if redis is not None
-        else InMemoryDeployments()
-    )
-    return AzureOpenAIClient(
-        transport,
-        endpoint=settings.azure_openai_endpoint,
-        deployment=settings.azure_openai_deployment,
-        api_version=settings.azure_openai_api_version,
-        api_key=settings.azure_openai_key if provider is None else None,
-        secondary_key=settings.azure_openai_key_2 if provider is None else None,
-        token_provider=provider,
-        retry=retry or RetryPolicy(max_retries=settings.azure_openai_max_retries),
-        observer=observer,
-        timeout=httpx.Timeout(settings.azure_openai_timeout, connect=5.0),
-        memory=memory,
-    )
-
-
-def build_store(settings: Settings, redis: Redis) -> ThreadStore:
-    return ThreadStore(
-        redis,
-        Keys(settings.bot_redis_prefix),
-        # Channels may keep up to 100 turns (`/gpt set history`); each turn reads only its own.
-        max_messages=2 * max(100, settings.bot_history_turns),
-        ttl_seconds=settings.history_ttl_seconds,
-        # The lock is a lease the live turn keeps renewing (TurnRunner.keep), so a dead
-        # replica's lock lapses within seconds; waiting for a busy thread is bounded apart.
-        lock_timeout=settings.bot_lease_seconds,
-        lock_wait=settings.bot_lock_timeout,
-    )
-
-
-def default_turn_settings(settings: Settings) -> TurnSettings:
-    """The environment's layer alone (what `ask` uses); channels override it in Slack."""
-    return environment_turn_settings(settings)
-
-
-@dataclass
-class Core:
-    """The Slack-independent services: what `ask` needs, and what the Slack app builds on."""
-
-    settings: Settings
-    transport: httpx.AsyncBaseTransport
-    redis: Redis
-    keys: Keys
-    store: ThreadStore
-    azure: AzureOpenAIClient
-    conversation: Conversation
-
-    async def aclose(self) -> None:
-        await self.transport.aclose()
-        await self.redis.aclose()
-
-
-def build_core(settings: Settings, observer: ClientObserver | None = None) -> Core:
-    transport = build_transport()
-    redis = build_redis(settings)
-    store = build_store(settings, redis)
-    azure = build_azure(settings, transport, observer, redis=redis)
-    return Core(settings, transport, redis, store.keys, store, azure, Conversation(azure))
 
 
 @dataclass
