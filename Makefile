@@ -29,7 +29,7 @@ bench: install
 	$(PY) -m bench.run
 
 soak: install
-	SOAK=1 $(VENV)/bin/pytest -q -s tests/test_replicas.py
+	SOAK=1 $(VENV)/bin/pytest -q -s -n 0 tests/test_replicas.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
