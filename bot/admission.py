@@ -88,20 +88,19 @@ class Admission:
         lease = self.journal.lease(msg.thread_id, msg.ts, msg.event_id)
         batch = Batch(self.redis)
         reads = self._queue_reads(batch, msg)
-        lock: Result[HeldLock | None] | None = None
+        claimed: Result[tuple[str | None, HeldLock | None]] | None = None
         if msg.starts_thread:
-            duplicate = self.journal.queue_claim(batch, lease, msg.to_json())
-            lock = self.store.queue_take_new_thread(batch, msg.thread_id)
+            claimed = self.journal.queue_claim(batch, lease, msg.to_json())
         else:
             joined = self.journal.queue_join(
                 batch, lease, msg.to_json(), require_history=followup, stale_ms=self.store.stale_ms
             )
         try:
             await batch.run()
-            if lock is not None:
+            if claimed is not None:
                 effective, used = await self._settle_reads(msg, *reads)
-                begun = Begun(duplicate.value, effective, used, lease, lock.value)
-                return Admitted(msg, begun)
+                duplicate, lock = claimed.value
+                return Admitted(msg, Begun(duplicate, effective, used, lease, lock))
             queued, dup = joined.value
             if queued is Queued.NOT_IN_THREAD:
                 self._forget(lease)

@@ -43,6 +43,7 @@ class LeanWebClient(AsyncWebClient):
         super().__init__(*args, **kwargs)
         self.rate_limit_retries = rate_limit_retries
         self._urls: dict[str, str] = {}
+        self._timeout = aiohttp.ClientTimeout(total=self.timeout)
         self._user_agent: str = get_user_agent()
 
     async def api_call(
@@ -129,7 +130,7 @@ class LeanWebClient(AsyncWebClient):
             url,
             data=body.encode(),
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            timeout=self._timeout,
             ssl=self.ssl if self.ssl is not None else True,
             proxy=self.proxy,
         ) as response:

@@ -10,7 +10,7 @@ from fakeredis import FakeAsyncRedis
 from redis.asyncio import Redis
 
 from bot.errors import TurnTakenOver
-from bot.store import Batch, Keys, Queued, ThreadStore
+from bot.store import Batch, HeldLock, Keys, Queued, ThreadStore
 from bot.store.journal import Lease, TurnJournal
 
 THREAD = "T:C:100.000001"
@@ -39,10 +39,16 @@ def journal_on(client: Redis, clock: Clock | None = None) -> TurnJournal:
 
 
 async def claim(journal: TurnJournal, lease: Lease, message: str = "{}") -> str | None:
+    return (await claim_and_lock(journal, lease, message))[0]
+
+
+async def claim_and_lock(
+    journal: TurnJournal, lease: Lease, message: str = "{}"
+) -> tuple[str | None, HeldLock | None]:
     batch = Batch(journal.redis)
-    duplicate = journal.queue_claim(batch, lease, message)
+    claimed = journal.queue_claim(batch, lease, message)
     await batch.run()
-    return duplicate.value
+    return claimed.value
 
 
 async def test_journal_first_delivery_owns_the_turn_and_journals_it(redis_client: Redis) -> None:
@@ -166,8 +172,8 @@ async def test_commit_writes_only_while_the_turn_owns_its_claims(redis_client: R
     journal = journal_on(redis_client)
     store = ThreadStore(redis_client, Keys(), lock_timeout=2)
     mine = journal.lease(THREAD, "100.000010", None)
-    await claim(journal, mine)
-    async with store.turn(THREAD, 10, lease=mine) as turn:
+    _, held = await claim_and_lock(journal, mine)
+    async with store.turn(THREAD, 10, held=held, lease=mine) as turn:
         assert list(mine.held) == [Keys().lock(THREAD)]
         turn.save({"id": "100.000010", "role": "user", "content": "q"})
     assert mine.settled and mine.held == {}
@@ -176,10 +182,32 @@ async def test_commit_writes_only_while_the_turn_owns_its_claims(redis_client: R
     assert await redis_client.exists(Keys().lock(THREAD)) == 0  # the taker may go on at once
 
     lost = journal.lease(THREAD, "100.000011", None)
-    await claim(journal, lost)
+    _, held = await claim_and_lock(journal, lost)
     with pytest.raises(TurnTakenOver):
-        async with store.turn(THREAD, 10, lease=lost) as turn:
+        async with store.turn(THREAD, 10, held=held, lease=lost) as turn:
             await redis_client.set(lost.claim_keys[0], "the-taker")
             turn.save({"id": "100.000011", "role": "user", "content": "twice?"})
     assert await redis_client.hlen(Keys().messages(THREAD)) == 1
     assert await redis_client.exists(Keys().lock(THREAD)) == 0  # the taker may go on at once
+
+
+async def test_claim_of_a_new_thread_takes_its_lock_for_the_owner_only(redis_client: Redis) -> None:
+    """The owner of a thread's first message gets the thread's lock in the same call and runs
+    its turn without a lock round trip of its own; a duplicate gets no lock; a thread whose lock
+    is held elsewhere gives none either."""
+    journal = journal_on(redis_client)
+    store = ThreadStore(redis_client, Keys(), lock_timeout=2)
+    new = "T:C:200.000001"
+    lease = journal.lease(new, "200.000001", "EvN")
+    duplicate, held = await claim_and_lock(journal, lease)
+    assert duplicate is None and held is not None
+    assert (await claim_and_lock(journal, journal.lease(new, "200.000001", "EvN")))[1] is None
+    async with store.turn(new, 10, held=held, lease=lease) as turn:
+        assert turn.history == []
+        turn.save({"id": "200.000001", "role": "user", "content": "q"})
+    assert held.taken_over
+    assert await redis_client.exists(Keys().lock(new)) == 0
+    busy = "T:C:300.000001"
+    await redis_client.set(Keys().lock(busy), "other", px=5000)
+    first, lock = await claim_and_lock(journal, journal.lease(busy, "300.000001", None))
+    assert first is None and lock is None

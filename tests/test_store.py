@@ -150,32 +150,6 @@ async def test_store_commit_survives_a_flushed_script_cache(redis_client: Redis)
     assert await redis_client.exists(store.keys.lock("T:C:8b")) == 0
 
 
-async def test_store_new_thread_lock_taken_in_a_pipeline(redis_client: Redis) -> None:
-    """`queue_take_new_thread` takes a free lock inside someone else's pipeline; `turn(held=)`
-    then runs without a lock round trip of its own, saves, and frees the lock. A lock already
-    held is not taken."""
-    store = store_on(redis_client)
-    batch = Batch(redis_client)
-    taken = store.queue_take_new_thread(batch, "T:C:new")
-    await batch.run()
-    held = taken.value
-    assert held is not None
-    async with store.turn("T:C:new", 10, held=held) as turn:
-        assert turn.history == []
-        turn.save({"role": "user", "content": "q"}, {"role": "assistant", "content": "a"})
-    assert held.taken_over
-    assert len(await saved(store, "T:C:new")) == 2
-    assert await redis_client.exists(store.keys.lock("T:C:new")) == 0
-
-    await redis_client.set(store.keys.lock("T:C:busy"), "other", px=5000)
-    batch = Batch(redis_client)
-    busy = store.queue_take_new_thread(batch, "T:C:busy")
-    await batch.run()
-    assert busy.value is None
-    await store.release("T:C:busy", "not-the-holder")
-    assert await redis_client.get(store.keys.lock("T:C:busy")) == "other"
-
-
 async def test_batch_steps_read_their_own_replies_in_one_round_trip(redis_client: Redis) -> None:
     """Each step of a batch gets exactly its replies, parsed; reading before `run` is an error."""
     await redis_client.set("b:one", "1")
@@ -216,7 +190,7 @@ async def test_store_unreachable_redis_raises_store_unavailable() -> None:
         async with store.turn("T:C:9", 10):
             pass
     batch = Batch(client)
-    store.queue_take_new_thread(batch, "T:C:9")
+    batch.pipe.get(store.keys.lock("T:C:9"))
     with pytest.raises(StoreUnavailable):
         await batch.run()
     await client.aclose()

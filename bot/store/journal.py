@@ -35,7 +35,7 @@ from redis.asyncio import Redis
 from bot.errors import REDIS_ERRORS, StoreUnavailable
 from bot.store.batch import Batch, Result
 from bot.store.keys import Keys
-from bot.store.messages import Queued
+from bot.store.messages import HeldLock, Queued
 from bot.store.scripts import Script
 
 log = logging.getLogger(__name__)
@@ -125,16 +125,25 @@ class TurnJournal:
         thread, ts, event = member.split("|")
         return self.lease(thread, ts, event or None, token)
 
-    def queue_claim(self, batch: Batch, lease: Lease, message: str) -> Result[str | None]:
-        """Take the claims and journal the turn; the result is None when this delivery was
-        first, else which claim was taken already ("message" or "event")."""
+    def queue_claim(
+        self, batch: Batch, lease: Lease, message: str
+    ) -> Result[tuple[str | None, HeldLock | None]]:
+        """For a message that starts a thread: take the claims, journal the turn and take the
+        thread's lock (see claim.lua). The result: None when this delivery was first, else which
+        claim was taken already ("message" or "event"); and the lock, when taken."""
+        token = secrets.token_hex(8)
         _CLAIM.queue(
             batch.pipe,
-            [lease.turn_key, *lease.claim_keys],
-            [lease.token, self.lease_ms, message, TURN_TTL],
+            [lease.turn_key, self.keys.lock(lease.thread), *lease.claim_keys],
+            [lease.token, self.lease_ms, message, TURN_TTL, token],
         )
         batch.pipe.zadd(lease.index_key, {lease.member: self._due()}, nx=True)
-        return batch.step(lambda replies: _duplicate_of(replies[0]))
+
+        def parse(replies: list[Any]) -> tuple[str | None, HeldLock | None]:
+            *taken, locked = replies[0]
+            return _duplicate_of(taken), HeldLock(token) if int(locked) else None
+
+        return batch.step(parse)
 
     def queue_join(
         self,

@@ -27,7 +27,7 @@ class Queued(enum.IntEnum):
 
 @dataclass(slots=True)
 class HeldLock:
-    """A new thread's lock taken in the caller's first round trip (`queue_take_new_thread`).
+    """A new thread's lock taken with its first message's claims (`TurnJournal.queue_claim`).
     `ThreadStore.turn` takes it over; until then the caller must `release` it."""
 
     token: str

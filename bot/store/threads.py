@@ -8,8 +8,8 @@ after `stale_ms`, and the lock itself is a lease of `lock_timeout` that a Slack 
 keeps renewing (`bot.store.journal`), so a crashed replica cannot wedge a thread for long.
 
 Round trips are kept low on purpose (the benchmark counts them): taking the lock and reading the
-history is one script; a thread's first message, which has no history, takes the lock in the
-caller's own first round trip instead (`queue_take_new_thread`). Appending the turn, trimming,
+history is one script; a thread's first message, which has no history, takes the lock with its
+dedup claims instead (`TurnJournal.queue_claim`). Appending the turn, trimming,
 refreshing the TTL, ending the turn's claims (if it still owns them) and releasing the lock is
 one more script, sent in one pipeline with whatever the caller queued on `ThreadTurn.commit`
 (usage). That pipeline is not a MULTI: the turn is atomic in its script, and the bookkeeping
@@ -37,7 +37,7 @@ from redis.asyncio import Redis
 
 from bot.chat_types import StoredMessage
 from bot.errors import REDIS_ERRORS, ThreadBusy, TurnTakenOver, redis_unavailable
-from bot.store.batch import Batch, Result
+from bot.store.batch import Batch
 from bot.store.journal import Lease
 from bot.store.keys import Keys
 from bot.store.messages import HeldLock, ThreadTurn, decode_messages, encode
@@ -84,13 +84,6 @@ class ThreadStore:
         a plain "try again" reply in it is answered too. (Saved history marks it as well.)"""
         batch.pipe.set(self.keys.engaged(thread), "1", ex=self.ttl_seconds)
 
-    def queue_take_new_thread(self, batch: Batch, thread: str) -> Result[HeldLock | None]:
-        """Take the lock of a thread whose first message is being answered (`SET NX PX`). Such a
-        thread has no history, so `turn(held=...)` then skips its own lock-and-read round trip."""
-        token = secrets.token_hex(8)
-        batch.pipe.set(self.keys.lock(thread), token, nx=True, px=int(self.lock_timeout * 1000))
-        return batch.step(lambda replies: HeldLock(token) if replies[0] else None)
-
     async def dequeue(self, thread: str, position: str) -> None:
         """Leave the queue without taking the lock (the turn ended early). Best effort."""
         with contextlib.suppress(*REDIS_ERRORS):
@@ -116,7 +109,7 @@ class ThreadStore:
         """Hold the thread's lock, read its last `limit` messages, and write what was saved.
 
         Raises `ThreadBusy` when the lock cannot be had within `lock_wait`. With `held` (a new
-        thread's lock from `queue_take_new_thread`) the turn starts at once, with no history.
+        thread's lock from `TurnJournal.queue_claim`) the turn starts at once, with no history.
         On an exception nothing is written and the lock is released. With a Slack turn's
         `lease`, the lock is renewed with the turn's claims while held, and the commit writes
         only if the turn still owns its claims (else `TurnTakenOver`), ending it.
