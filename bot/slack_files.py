@@ -7,7 +7,10 @@ Slack message events and `conversations.replies` list a message's files with `na
 `files:read` scope. Without the scope Slack answers 200 with its HTML sign-in page, so a text file
 that comes back as HTML where none was expected is reported as "needs files:read", not read.
 Slack may redirect the download; httpx drops the `Authorization` header when a redirect leaves
-the origin, so the token never travels elsewhere.
+the origin. The token is only ever sent to Slack's file host (`https://files.slack.com`, or
+`files.slack-gov.com` for GovSlack) or to the origin of the configured Slack API URL (a proxy, the
+tests' fake): a URL elsewhere, plain `http` included, is left out with a line, never fetched,
+whatever an event or a stored reference says.
 
 Text-like files (text/*, JSON, YAML, CSV, XML, logs, code, snippets) up to `max_text_bytes` are
 read into the prompt with their name, invalid UTF-8 replaced. Images (PNG, JPEG, GIF, WebP) up to
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
+SLACK_FILE_ORIGINS = ("https://files.slack.com", "https://files.slack-gov.com")
 TEXT_APPLICATION_TYPES = frozenset(
     {
         "application/json",
@@ -147,12 +151,33 @@ def _kb(size: int) -> str:
     return f"{size / 1024:,.0f} kB" if size < 1024 * 1024 else f"{size / 1024 / 1024:,.1f} MB"
 
 
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of `url`, lower case; "" when it is not a URL."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return ""
+    port = f":{parsed.port}" if parsed.port is not None else ""
+    return f"{parsed.scheme}://{parsed.host}{port}".lower()
+
+
 class FileFetcher:
     """Downloads files with the bot token over an injected httpx client."""
 
-    def __init__(self, http: httpx.AsyncClient, *, max_text_bytes: int = 256 * 1024) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        max_text_bytes: int = 256 * 1024,
+        slack_api_url: str = "https://slack.com/api/",
+    ) -> None:
         self.http = http
         self.max_text_bytes = max_text_bytes
+        self.origins = frozenset({*SLACK_FILE_ORIGINS, _origin(slack_api_url)})
+
+    def trusted(self, url: str) -> bool:
+        """Whether the bot token may be sent to `url` (see the module docstring)."""
+        return _origin(url) in self.origins
 
     def precheck(self, ref: FileRef, *, images: bool) -> str | None:
         """Why the file is left out without downloading it (type, size), or None."""
@@ -172,6 +197,9 @@ class FileFetcher:
         reason = self.precheck(ref, images=images)
         if reason is not None:
             return Fetched(ref, left_out=reason)
+        if not self.trusted(ref["url"]):
+            log.warning("file %s not fetched: its URL is not on Slack's file host", ref["id"])
+            return Fetched(ref, left_out="its link is not a Slack file download")
         kind = kind_of(ref)
         limit = MAX_IMAGE_BYTES if kind == "image" else self.max_text_bytes
         try:

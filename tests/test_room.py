@@ -27,7 +27,7 @@ def ref(file_id: str, name: str, mimetype: str, size: int, filetype: str = "") -
         "mimetype": mimetype,
         "filetype": filetype,
         "size": size,
-        "url": f"https://files.example/{file_id}/{name}",
+        "url": f"https://files.slack.com/files-pri/T1-{file_id}/download/{name}",
     }
 
 
@@ -111,6 +111,34 @@ async def test_room_reads_text_files_and_images_and_names_what_it_left_out(
     assert prompt.left_out == [
         "spec.pdf – PDF files are not read",
         "huge.log – 5 kB, over the 1 kB limit",
+    ]
+
+
+async def test_the_bot_token_goes_only_to_slacks_file_host(slack: FakeSlack) -> None:
+    """A file reference that points anywhere but Slack's file host over https (another host, a
+    look-alike, plain http) is named as left out and never requested: the bot token would go
+    with the request."""
+    asked_for: list[str] = []
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        asked_for.append(str(request.url))
+        return downloads(request)
+
+    room, client = room_with(slack)
+    room.files.http = httpx.AsyncClient(transport=httpx.MockTransport(recording))
+    good = ref("F1", "app.log", "text/plain", 20, "text")
+    elsewhere = [
+        {**good, "id": "F5", "name": "a.log", "url": "https://attacker.example/a.log"},
+        {**good, "id": "F6", "name": "b.log", "url": "https://files.slack.com.example/b.log"},
+        {**good, "id": "F7", "name": "c.log", "url": "http://files.slack.com/c.log"},
+    ]
+    prompt = await room.prompt(
+        client, question("see", good, *elsewhere), [], system_tokens=10, budget=50_000, images=None
+    )
+    assert asked_for == [good["url"]]
+    assert "[file app.log]" in prompt.question["content"]
+    assert prompt.left_out == [
+        f"{name} – its link is not a Slack file download" for name in ("a.log", "b.log", "c.log")
     ]
 
 

@@ -172,7 +172,11 @@ def build_threads(
         store=core.store,
         room=Room(
             people=people,
-            files=FileFetcher(files_http, max_text_bytes=settings.bot_file_max_bytes),
+            files=FileFetcher(
+                files_http,
+                max_text_bytes=settings.bot_file_max_bytes,
+                slack_api_url=settings.slack_api_url,
+            ),
         ),
         reader=ThreadReader(),
         conversation=core.conversation,
