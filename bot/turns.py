@@ -143,26 +143,54 @@ class TurnRunner:
         stop: asyncio.Event,
     ) -> None:
         """Renew this replica's leases and take over dead replicas' turns, until `stop`;
-        `client_for` gives a workspace's client (None: the workspace is gone)."""
+        `client_for` gives a workspace's client (None: the workspace is gone).
+
+        Renewal keeps its pace whatever a takeover waits for (a token rotation, a slow Redis):
+        takeovers run in a task of their own, one scan at a time, and no error ends the loop,
+        or every lease this replica holds would lapse and its turns be taken over mid-answer.
+        """
         journal = self.admission.journal
+        scan: asyncio.Task[None] | None = None
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            await journal.renew()
-            if stop.is_set() or self.draining:
+            try:
+                await journal.renew()
+            except Exception:
+                log.exception("renewing leases failed; trying again in %.1f s", interval)
+            if stop.is_set() or self.draining or (scan is not None and not scan.done()):
                 continue
-            for claimed in await journal.take_over():
-                try:
-                    admitted = await self.admission.resume(claimed)
-                except StoreUnavailable:
-                    continue  # its lease lapses again; the next scan retries
+            scan = asyncio.create_task(self._take_over(client_for))
+        if scan is not None:
+            scan.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scan
+
+    async def _take_over(
+        self, client_for: Callable[[str], Awaitable[AsyncWebClient | None]]
+    ) -> None:
+        """Start the turns whose owner stopped renewing. A turn that cannot start now is left:
+        its new lease lapses and a later scan (here or elsewhere) takes it again."""
+        try:
+            taken = await self.admission.journal.take_over()
+        except Exception:
+            log.exception("looking for turns to take over failed")
+            return
+        for claimed in taken:
+            try:
+                admitted = await self.admission.resume(claimed)
                 client = await client_for(admitted.msg.team)
                 if client is None:
                     await self._drop(admitted, claimed.lease)
                     continue
-                self.metrics.takeovers.inc()
-                log.warning("taking over turn %s", claimed.lease.member)
-                self.start(admitted, client)
+            except StoreUnavailable:
+                continue
+            except Exception:
+                log.exception("taking over turn %s failed", claimed.lease.member)
+                continue
+            self.metrics.takeovers.inc()
+            log.warning("taking over turn %s", claimed.lease.member)
+            self.start(admitted, client)
 
     async def _drop(self, admitted: Admitted, lease: Lease) -> None:
         """A taken-over turn of a workspace that is gone (uninstalled): nobody can answer it,

@@ -192,8 +192,9 @@ async def test_commit_writes_only_while_the_turn_owns_its_claims(redis_client: R
 
 
 async def test_claim_of_a_new_thread_takes_its_lock_for_the_owner_only(redis_client: Redis) -> None:
-    """The owner of a thread's first message gets the thread's lock in the same call and runs
-    its turn without a lock round trip of its own; a duplicate gets no lock; a thread whose lock
+    """The owner of a thread's first message gets the thread's lock in the same call, renewed
+    with its claims from then on, and runs its turn without a lock round trip of its own; a
+    duplicate gets no lock; a thread whose lock
     is held elsewhere gives none either."""
     journal = journal_on(redis_client)
     store = ThreadStore(redis_client, Keys(), lock_timeout=2)
@@ -202,6 +203,11 @@ async def test_claim_of_a_new_thread_takes_its_lock_for_the_owner_only(redis_cli
     duplicate, held = await claim_and_lock(journal, lease)
     assert duplicate is None and held is not None
     assert (await claim_and_lock(journal, journal.lease(new, "200.000001", "EvN")))[1] is None
+    # Renewed with the claims before the turn holds it (a slow status call may outlast a lease).
+    journal.hold(lease)
+    await redis_client.pexpire(Keys().lock(new), 300)
+    await journal.renew()
+    assert await redis_client.pttl(Keys().lock(new)) > 1500
     async with store.turn(new, 10, held=held, lease=lease) as turn:
         assert turn.history == []
         turn.save({"id": "200.000001", "role": "user", "content": "q"})
@@ -211,3 +217,56 @@ async def test_claim_of_a_new_thread_takes_its_lock_for_the_owner_only(redis_cli
     await redis_client.set(Keys().lock(busy), "other", px=5000)
     first, lock = await claim_and_lock(journal, journal.lease(busy, "300.000001", None))
     assert first is None and lock is None
+
+
+async def test_the_keeper_renews_on_through_errors_and_a_slow_takeover() -> None:
+    """A renewal that raises, a takeover whose workspace lookup raises and one that hangs (a token
+    rotation waiting on Redis) neither end the keeper nor hold up renewal: leases keep being
+    renewed every interval."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from bot.metrics import Metrics
+    from bot.turns import TurnRunner
+
+    renewals = 0
+    hung = asyncio.Event()
+
+    class Journal:
+        async def renew(self) -> None:
+            nonlocal renewals
+            renewals += 1
+            if renewals == 1:
+                raise RuntimeError("a bug in renewal")
+
+        async def take_over(self) -> list[object]:
+            lease = SimpleNamespace(member="T:C:1|1|Ev")
+            return [SimpleNamespace(lease=lease)]
+
+    class Admission:
+        journal = Journal()
+
+        async def resume(self, claimed: object) -> object:
+            return SimpleNamespace(msg=SimpleNamespace(team="T1"))
+
+    lookups = 0
+
+    async def client_for(team: str) -> None:
+        nonlocal lookups
+        lookups += 1
+        if lookups == 1:
+            raise RuntimeError("installation store failed")
+        hung.set()
+        await asyncio.sleep(3600)
+
+    runner = TurnRunner(admission=Admission(), answerer=None, metrics=Metrics())  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    keeper = asyncio.create_task(runner.keep(client_for, interval=0.01, stop=stop))
+    await asyncio.wait_for(hung.wait(), 5)
+    before = renewals
+    await asyncio.sleep(0.2)
+    assert renewals >= before + 5  # renewal went on while a takeover hung
+    assert not keeper.done()
+    stop.set()
+    await asyncio.wait_for(keeper, 5)
+    assert lookups == 2

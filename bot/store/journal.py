@@ -141,7 +141,12 @@ class TurnJournal:
 
         def parse(replies: list[Any]) -> tuple[str | None, HeldLock | None]:
             *taken, locked = replies[0]
-            return _duplicate_of(taken), HeldLock(token) if int(locked) else None
+            if not int(locked):
+                return _duplicate_of(taken), None
+            # Renewed with the claims from now on, not only once the turn holds it: what comes
+            # first (Slack's status line or placeholder) may outlast one lease.
+            lease.held[self.keys.lock(lease.thread)] = token
+            return _duplicate_of(taken), HeldLock(token)
 
         return batch.step(parse)
 
