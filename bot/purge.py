@@ -19,20 +19,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from bot.errors import StoreUnavailable, redis_unavailable
 from bot.store.keys import HISTORY_KINDS, Keys
+from bot.store.threads import GONE_TTL
 
 log = logging.getLogger(__name__)
 
 _GLOB = re.compile(r"([*?\[\]\\])")
 
 
+_TURN_KINDS = frozenset({"lock", "wait", "turn"})
+"""Key kinds that show a turn under way in a thread (running, queued, or journaled)."""
+
+
 def _glob_escape(text: str) -> str:
     return _GLOB.sub(r"\\\1", text)
+
+
+def _thread_of(key: str) -> str:
+    """The thread in a thread key's hash tag: ``…:msgs:{T:C:ts}`` → ``T:C:ts``."""
+    return key[key.index("{") + 1 : key.index("}")]
 
 
 class Purger:
@@ -95,24 +107,46 @@ class Purger:
 
     async def forget_history(self, team: str) -> int:
         """Delete the stored conversations of every thread of the workspace; returns how many
-        threads had one."""
+        threads had one. Threads with a turn under way are marked so that its commit writes
+        nothing from before now (see `forget_thread`)."""
         threads: set[str] = set()
+        busy: set[str] = set()
 
         def history(key: str) -> bool:
-            if self._keys.kind_of(key) not in HISTORY_KINDS:
+            kind = self._keys.kind_of(key)
+            if kind in _TURN_KINDS:
+                busy.add(_thread_of(key))
+            if kind not in HISTORY_KINDS:
                 return False
-            threads.add(key.split("{", 1)[-1])
+            threads.add(_thread_of(key))
             return True
 
         await self._delete(self.keys_of(team, history))
+        for start in range(0, len(busy), self.batch):
+            pipe = self._redis.pipeline(transaction=False)
+            for thread in sorted(busy)[start : start + self.batch]:
+                self._queue_forgotten(pipe, thread)
+            with redis_unavailable():
+                await pipe.execute()
         return len(threads)
 
     async def forget_thread(self, team: str, channel: str, thread_ts: str) -> bool:
-        """Delete one thread's stored conversation; True when there was one."""
+        """Delete one thread's stored conversation; True when there was one. A turn under way
+        in the thread writes nothing from before this moment when it ends (commit.lua reads
+        the time in the thread's ``gone`` hash), so the thread stays forgotten."""
         thread = f"{team}:{channel}:{thread_ts}"
         keys = [self._keys.messages(thread), self._keys.order(thread), self._keys.engaged(thread)]
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.unlink(*keys)
+        self._queue_forgotten(pipe, thread)
         with redis_unavailable():
-            return bool(await self._redis.unlink(*keys))
+            unlinked, *_ = await pipe.execute()
+        return bool(unlinked)
+
+    def _queue_forgotten(self, pipe: Pipeline, thread: str) -> None:
+        gone = self._keys.gone(thread)
+        pipe.hset(gone, "*", f"{time.time():.6f}")
+        pipe.expire(gone, GONE_TTL)
 
     async def _drop_turns(self, owner: str) -> None:
         index = self._keys.turns()

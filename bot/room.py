@@ -92,7 +92,9 @@ class Room:
         """The prompt for answering `msg` after `records` (oldest first). `images` is None when
         images may be sent, else why they may not."""
         question = question_record(msg)
-        earlier = [r for r in records if r.get("id") != question["id"]]
+        # Only what was said before the question: a message posted while the bot was busy
+        # (recorded meanwhile) would otherwise stand before it in the prompt.
+        earlier = [r for r in records if r.get("id", "") < question["id"]]
         names = await self.people.names(client, msg.team, _people_in([*earlier, question]))
         drafts = [self._draft(r, names, images) for r in earlier]
         asked = self._draft(question, names, images)

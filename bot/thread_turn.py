@@ -2,7 +2,7 @@
 first time the bot is called into it, build the prompt from the room, ask, and keep what the
 store should keep.
 
-A thread the bot has no stored messages for (it was just mentioned in a discussion) is read
+A thread the bot has not answered in yet (it was just mentioned in a discussion) is read
 once with `conversations.replies` (`bot.thread_reader`); what is read is stored with the turn, and
 from then on the thread is kept current from message events, so it is never read again. If the
 deployment refuses image input (Azure: 400, "image_url is only supported by certain models"),
@@ -129,7 +129,8 @@ class ThreadAnswerer:
                 settings = replace(settings, system_prompt=system)
             notes += around.notes
         read: list[StoredMessage] = []
-        if not turn.history and not msg.starts_thread and settings.history_turns > 0:
+        limit = settings.history_turns * 2
+        if not msg.starts_thread and limit > 0 and _first_time(turn.history, limit):
             thread = await self.reader.read(
                 client,
                 msg.channel,
@@ -199,6 +200,13 @@ class ThreadAnswerer:
         return await self.conversation.answer(
             handle, prompt.question, replace(settings, system_prompt=system), on_delta=on_delta
         )
+
+
+def _first_time(history: list[StoredMessage], limit: int) -> bool:
+    """Whether the bot has not answered in this thread before: nothing of its own is stored
+    (messages recorded while its first turn waited or ran may be). A full window of stored
+    messages is enough context either way, and is not read again."""
+    return len(history) < limit and not any(m.get("role") == "assistant" for m in history)
 
 
 def _merged(read: list[StoredMessage], stored: list[StoredMessage]) -> list[StoredMessage]:

@@ -158,13 +158,18 @@ async def test_forget_thread_deletes_that_threads_conversation_only(redis_client
 
 async def test_forget_history_deletes_conversations_and_keeps_settings(redis_client: Redis) -> None:
     """`/gpt forget-all` deletes every stored conversation of the workspace, and only that:
-    settings, usage and the installation stay, and other workspaces' threads too."""
+    settings, usage and the installation stay, and other workspaces' threads too; a turn under
+    way then writes nothing back."""
     await fill(redis_client, "T0AAAA")
     other = await fill(redis_client, "T0BBBB")
     store = ThreadStore(redis_client, KEYS)
     async with store.turn("T0AAAA:C2:1700000055.000100", 10) as turn:
         turn.save({"role": "user", "content": "second thread"})
-    assert await Purger(redis_client, KEYS).forget_history("T0AAAA") == 2
+    busy = "T0AAAA:C3:1700000077.000100"
+    async with store.turn(busy, 10) as turn:  # a turn under way during the forget
+        turn.save({"id": "1700000077.000100", "role": "user", "content": "in flight"})
+        assert await Purger(redis_client, KEYS).forget_history("T0AAAA") == 2
+    assert await redis_client.exists(KEYS.messages(busy)) == 0  # its commit wrote nothing
     left = set(await redis_client.keys("*"))
     assert not [
         k

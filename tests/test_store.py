@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -271,3 +272,51 @@ async def test_store_keeps_only_the_newest_messages_of_a_busy_thread(redis_clien
         await store.record("T:C:B", {"id": f"100.00000{i}", "role": "user", "content": f"m{i}"})
     assert [m["content"] for m in await saved(store, "T:C:B")] == ["m3", "m4", "m5"]
     assert await redis_client.hlen(store.keys.messages("T:C:B")) == 3
+
+
+async def test_a_turn_under_way_commits_what_happened_in_slack_meanwhile(
+    redis_client: Redis,
+) -> None:
+    """An edit made while a turn holds its own copy is what gets written; a message deleted
+    meanwhile is not written, nor its answer; a forget (the thread's 'gone' time) keeps out
+    everything from before it, but not a later turn's messages."""
+    from bot.purge import Purger
+
+    store = store_on(redis_client)
+    thread = "T:C:100.000001"
+    async with store.turn(thread, 10) as turn:
+        turn.save(
+            {"id": "100.000001", "role": "user", "content": "typo"},
+            {"id": "100.000002", "role": "user", "content": "secret"},
+        )
+        turn.save({"id": "100.000002~a", "role": "assistant", "content": "about the secret"})
+        assert not await store.edit(
+            thread, {"id": "100.000001", "role": "user", "content": "fixed"}
+        )
+        assert not await store.delete(thread, "100.000002")  # neither is stored yet
+    assert [m["content"] for m in await saved(store, thread)] == ["fixed"]
+
+    purger = Purger(redis_client, Keys())
+    async with store.turn(thread, 10) as turn:
+        turn.save({"id": "100.000003", "role": "user", "content": "before the forget"})
+        assert await purger.forget_thread("T", "C", "100.000001")
+    assert await saved(store, thread) == []
+    later = f"{int(time.time()) + 5}.000001"
+    async with store.turn(thread, 10) as turn:
+        turn.save({"id": later, "role": "user", "content": "after it"})
+    assert [m["content"] for m in await saved(store, thread)] == ["after it"]
+
+
+async def test_messages_are_recorded_while_a_threads_first_turn_runs(redis_client: Redis) -> None:
+    """A message posted while the bot's first turn in a thread holds its lock is recorded (the
+    bot is in the thread from its first turn on) and lands in time order with the turn's own;
+    with no turn and no history, nothing is recorded."""
+    store = store_on(redis_client)
+    thread = "T:C:200.000001"
+    reply: StoredMessage = {"id": "200.000005", "role": "user", "content": "meanwhile"}
+    assert not await store.record(thread, reply)
+    async with store.turn(thread, 10) as turn:
+        assert await store.record(thread, reply)
+        turn.save({"id": "200.000001", "role": "user", "content": "first"})
+        turn.save({"role": "assistant", "content": "answer"})
+    assert [m["content"] for m in await saved(store, thread)] == ["first", "answer", "meanwhile"]

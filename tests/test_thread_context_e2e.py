@@ -231,3 +231,53 @@ def test_a_thread_too_long_for_the_window_drops_its_oldest_messages(
     numbers = [int(line.split()[1][1:]) for line in said]
     assert numbers == sorted(numbers) and numbers[0] > 0
     assert f"{40 - len(said)} earlier messages not sent" in context_text(reply)
+
+
+def test_what_is_posted_while_the_first_answer_is_written_is_kept_and_answered(
+    bot: BotProcess, people: FakeSlack, azure: FakeAzure
+) -> None:
+    """While the bot's first answer in a thread is still being written, a reply addressed to
+    someone else is recorded and a follow-up waits its turn: both reach the next prompt, after
+    the first question and answer, and the follow-up is answered second."""
+    slack = people
+    azure.first_token_delay = 1.0
+    start = mention("is the queue draining?", channel="CX9", user="U1")
+    bot.send_event(start)
+    wait_until(lambda: len(azure.completions) == 1)
+    aside = message("<@U2> keep an eye on it", channel="CX9", thread_ts=start["ts"], user="U1")
+    follow = message("and how fast?", channel="CX9", thread_ts=start["ts"], user="U1")
+    assert bot.send_event(aside).status_code == 200
+    assert bot.send_event(follow).status_code == 200
+    first, second = final_thread(slack, "CX9", start["ts"], count=2)
+    assert message_text(first) == "Answer to: Alice: is the queue draining?"
+    assert message_text(second) == "Answer to: Alice: and how fast?"
+    assert [text_of(m) for m in prompt_of(azure)[1:]] == [
+        "Alice: is the queue draining?",
+        "Answer to: Alice: is the queue draining?",
+        "Alice: @Bob keep an eye on it",
+        "Alice: and how fast?",
+    ]
+
+
+def test_a_question_deleted_while_it_is_answered_is_not_kept(
+    bot: BotProcess, people: FakeSlack, azure: FakeAzure, redis_url: str
+) -> None:
+    """Deleting a question (a pasted secret) while Azure works on it: the turn still ends, but
+    neither the question nor its answer is written to the thread's history afterwards."""
+    import redis
+
+    slack = people
+    azure.first_token_delay = 1.0
+    turns = bot.metric("slackgpt_turns_total")
+    oops = mention("my password is hunter2, is it strong?", channel="CX10", user="U1")
+    bot.send_event(oops)
+    wait_until(lambda: len(azure.completions) == 1)
+    assert bot.send_event(message_deleted(oops)).status_code == 200
+    final_thread(slack, "CX10", oops["ts"])
+    wait_until(lambda: bot.metric("slackgpt_turns_total") > turns)  # ended: committed
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        stored = {k: client.hgetall(k) for k in client.scan_iter("*msgs:{*CX10*")}
+    finally:
+        client.close()
+    assert "hunter2" not in repr(stored)

@@ -175,6 +175,7 @@ class TurnJournal:
                 self.keys.beats(thread),
                 self.keys.order(thread),
                 self.keys.engaged(thread),
+                self.keys.lock(thread),
                 lease.turn_key,
                 *lease.claim_keys,
             ],

@@ -13,6 +13,7 @@ cluster without cross-slot commands.
 | ``{p}v1:wait:{<thread>}``           | zset   | messages waiting for the lock, by Slack ts    | 2 × stale time       |
 | ``{p}v1:beat:{<thread>}``           | zset   | each waiter's last heartbeat (ms)             | 2 × stale time       |
 | ``{p}v1:engaged:{<thread>}``        | string | the bot answered here (if only with an error) | history TTL          |
+| ``{p}v1:gone:{<thread>}``           | hash   | deleted (``""``) and edited (JSON) messages by id, and ``*``: when the thread was forgotten; a commit under way honours them | 1 h (a turn's longest life) |
 | ``{p}v1:once:msg:{<thread>}:<ts>`` | string | dedup claim on a message: its turn's token, then ``done`` | lease, then done TTL |
 | ``{p}v1:once:ev:{<thread>}:<event>``| string | dedup claim on a Slack event id (redeliveries) | lease, then done TTL |
 | ``{p}v1:turn:{<thread>}:<ts>``      | hash   | an admitted turn: the message, its owner's token, the placeholder ts | until done (1 h at most) |
@@ -94,6 +95,9 @@ class Keys:
 
     def engaged(self, thread: str) -> str:
         return f"{self.base}engaged:{{{thread}}}"
+
+    def gone(self, thread: str) -> str:
+        return f"{self.base}gone:{{{thread}}}"
 
     def message_claim(self, thread: str, ts: str) -> str:
         return f"{self.base}once:msg:{{{thread}}}:{ts}"

@@ -38,7 +38,7 @@ from redis.asyncio import Redis
 from bot.chat_types import StoredMessage
 from bot.errors import REDIS_ERRORS, ThreadBusy, TurnTakenOver, redis_unavailable
 from bot.store.batch import Batch
-from bot.store.journal import Lease
+from bot.store.journal import TURN_TTL, Lease
 from bot.store.keys import Keys
 from bot.store.messages import HeldLock, ThreadTurn, decode_messages, encode
 from bot.store.scripts import Script
@@ -47,6 +47,10 @@ _ACQUIRE = Script("acquire")
 _COMMIT = Script("commit")
 _RELEASE = Script("release")
 _RECORD = Script("record")
+
+GONE_TTL = TURN_TTL
+"""How long a deletion, an edit or a forget is remembered for the turns under way: a turn's
+longest life."""
 
 
 class ThreadStore:
@@ -136,7 +140,12 @@ class ThreadStore:
                 lease.held.pop(lock, None)
 
     async def _commit(self, thread: str, token: str, turn: ThreadTurn, lease: Lease | None) -> None:
-        keys = [self.keys.messages(thread), self.keys.order(thread), self.keys.lock(thread)]
+        keys = [
+            self.keys.messages(thread),
+            self.keys.order(thread),
+            self.keys.lock(thread),
+            self.keys.gone(thread),
+        ]
         args: list[str | int] = [token, self.max_messages, self.ttl_seconds]
         if lease is not None:
             claim_keys, claim_args = lease.commit_part()
@@ -156,8 +165,9 @@ class ThreadStore:
             lease.settled = True
 
     async def record(self, thread: str, message: StoredMessage) -> bool:
-        """Store a message posted in a thread the bot is in (no lock needed; it falls into place
-        by its id). False, storing nothing, when the bot is not in the thread."""
+        """Store a message posted in a thread the bot is in, or where a turn of the bot's is
+        running or queued (no lock needed; it falls into place by its id). False, storing
+        nothing, when the bot is not in the thread."""
         return await self._change("add", thread, message["id"], encode(message))
 
     async def edit(self, thread: str, message: StoredMessage) -> bool:
@@ -165,12 +175,26 @@ class ThreadStore:
         return await self._change("edit", thread, message["id"], encode(message))
 
     async def delete(self, thread: str, message_id: str) -> bool:
-        """Forget a stored message; False when it was not stored."""
+        """Forget a stored message; False when it was not stored. Either way a turn under way
+        in the thread will not write it back (see commit.lua)."""
         return await self._change("delete", thread, message_id, "")
 
     async def _change(self, mode: str, thread: str, message_id: str, encoded: str) -> bool:
-        keys = [self.keys.messages(thread), self.keys.order(thread)]
-        args: list[str | int] = [mode, message_id, encoded, self.max_messages, self.ttl_seconds]
+        keys = [
+            self.keys.messages(thread),
+            self.keys.order(thread),
+            self.keys.lock(thread),
+            self.keys.waiters(thread),
+            self.keys.gone(thread),
+        ]
+        args: list[str | int] = [
+            mode,
+            message_id,
+            encoded,
+            self.max_messages,
+            self.ttl_seconds,
+            GONE_TTL,
+        ]
         with redis_unavailable():
             return bool(await _RECORD.run(self.redis, keys, args))
 

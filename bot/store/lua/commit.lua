@@ -4,24 +4,36 @@
 -- lease may have been taken over: then nothing is written), and end it: claims 'done', the
 -- journal entry gone. Message ids sort chronologically as text (Slack ts: 10 digits '.' 6
 -- digits), so the order set holds them at score 0 and reads them in lexical order.
+-- What happened in Slack while the turn ran wins over the turn's copies ('gone', see
+-- record.lua): a message deleted meanwhile is not written (nor its answer, id .. '~a'), an
+-- edited one is written as edited, and after a "forget" ('*': its time, as a Slack ts) nothing
+-- from before it is written.
 -- KEYS[1] messages (hash id -> JSON)  KEYS[2] message order (zset)  KEYS[3] lock
--- KEYS[4] the turn (hash) and KEYS[5..] its claims, when ARGV[4] (claim count) > 0
+-- KEYS[4] gone (hash)  KEYS[5] the turn (hash) and KEYS[6..] its claims, when ARGV[4] > 0
 -- ARGV[1] lock token  ARGV[2] max_messages  ARGV[3] ttl_seconds  ARGV[4] claim count
 -- ARGV[5] claim token  ARGV[6] done_ttl_seconds  ARGV[7..] id, JSON, id, JSON, ...
 -- Returns 1, or 0 when the turn no longer owns its claims (then only the lock is released).
 local claims = tonumber(ARGV[4])
 if claims > 0 then
-  if redis.call('get', KEYS[5]) ~= ARGV[5] then
+  if redis.call('get', KEYS[6]) ~= ARGV[5] then
     if redis.call('get', KEYS[3]) == ARGV[1] then redis.call('del', KEYS[3]) end
     return 0
   end
-  for i = 5, 4 + claims do redis.call('set', KEYS[i], 'done', 'EX', ARGV[6]) end
-  redis.call('del', KEYS[4])
+  for i = 6, 5 + claims do redis.call('set', KEYS[i], 'done', 'EX', ARGV[6]) end
+  redis.call('del', KEYS[5])
 end
 if #ARGV > 6 then
+  local forgot = tonumber(redis.call('hget', KEYS[4], '*') or '')
   for i = 7, #ARGV, 2 do
-    redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1])
-    redis.call('zadd', KEYS[2], 0, ARGV[i])
+    local id, json = ARGV[i], ARGV[i + 1]
+    local base = string.match(id, '^(.-)~a$') or id
+    local mark = redis.call('hget', KEYS[4], base)
+    local at = tonumber(base)
+    if mark ~= '' and not (forgot and at and at <= forgot) then
+      if mark and base == id then json = mark end
+      redis.call('hset', KEYS[1], id, json)
+      redis.call('zadd', KEYS[2], 0, id)
+    end
   end
   local over = redis.call('zcard', KEYS[2]) - tonumber(ARGV[2])
   if over > 0 then
