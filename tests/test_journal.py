@@ -159,7 +159,7 @@ async def test_journal_settle_ends_only_an_owned_turn(redis_client: Redis) -> No
     journal.queue_settle(batch, lease)
     journal.queue_settle(batch, stolen)
     await batch.run()
-    assert await redis_client.get(lease.claim_keys[0]) == "done"
+    assert await redis_client.get(lease.claim_keys[0]) == f"done:{lease.token}"
     assert 3500 < await redis_client.ttl(lease.claim_keys[1]) <= 3600
     assert await redis_client.exists(lease.turn_key) == 0
     assert await redis_client.get(stolen.claim_keys[0]) == "other-owner"
@@ -177,7 +177,7 @@ async def test_commit_writes_only_while_the_turn_owns_its_claims(redis_client: R
         assert list(mine.held) == [Keys().lock(THREAD)]
         turn.save({"id": "100.000010", "role": "user", "content": "q"})
     assert mine.settled and mine.held == {}
-    assert await redis_client.get(mine.claim_keys[0]) == "done"
+    assert await redis_client.get(mine.claim_keys[0]) == f"done:{mine.token}"
     assert await redis_client.hlen(Keys().messages(THREAD)) == 1
     assert await redis_client.exists(Keys().lock(THREAD)) == 0  # the taker may go on at once
 
@@ -270,3 +270,38 @@ async def test_the_keeper_renews_on_through_errors_and_a_slow_takeover() -> None
     stop.set()
     await asyncio.wait_for(keeper, 5)
     assert lookups == 2
+
+
+async def test_a_rerun_of_the_same_script_call_is_still_this_turns(redis_client: Redis) -> None:
+    """redis-py sends a pipeline again after a timeout or a dropped connection, so a script can
+    run twice with the same arguments: the second claim finds its own token (not a duplicate),
+    the second commit finds its own `done:` mark (not a takeover), and nothing is written twice;
+    a settled turn is not renewed, so it is not "taken over" and stays out of the journal."""
+    from bot.store.journal import _CLAIM
+    from bot.store.threads import _COMMIT
+
+    journal = journal_on(redis_client)
+    thread = "T:C:400.000001"
+    lease = journal.lease(thread, "400.000001", "EvR")
+    keys = Keys()
+    claim_keys = [lease.turn_key, keys.lock(thread), *lease.claim_keys]
+    claim_args = [lease.token, journal.lease_ms, "{}", 60, "lock-token"]
+    assert await _CLAIM.run(redis_client, claim_keys, claim_args) == [1, 1, 1]
+    assert await _CLAIM.run(redis_client, claim_keys, claim_args) == [1, 1, 1]
+    other = journal.lease(thread, "400.000001", "EvR")  # Slack's retry: another token
+    assert await claim(journal, other) == "message"
+
+    part_keys, part_args = lease.commit_part()
+    commit_keys = [keys.messages(thread), keys.order(thread), keys.lock(thread), keys.gone(thread)]
+    commit_args = ["lock-token", 10, 100, *part_args, "400.000001", '{"content": "q"}']
+    for _ in range(2):
+        assert await _COMMIT.run(redis_client, [*commit_keys, *part_keys], commit_args) == 1
+    assert await redis_client.hlen(keys.messages(thread)) == 1
+    assert await redis_client.exists(keys.lock(thread)) == 0
+
+    await redis_client.zrem(keys.turns(), lease.member)  # as the commit's pipeline does
+    lease.settled = True
+    journal.hold(lease)
+    await journal.renew()
+    assert not lease.lost
+    assert await redis_client.zscore(keys.turns(), lease.member) is None

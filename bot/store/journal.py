@@ -15,9 +15,12 @@ live replica keeps renewing for all its turns in one round trip every `lease_sec
   read of the turn, so of a takeover and a Slack retry only one can win. The taker answers in
   the dead replica's placeholder (its ts is kept with the turn).
 
-The turn's last write checks that it still owns its claims and marks them `done` (kept for
-`done_ttl`, past Slack's whole retry schedule of about six minutes), so a replica that paused
-past its lease and was taken over writes and posts nothing. Every script's keys share the
+The turn's last write checks that it still owns its claims and marks them `done:<token>` (kept
+for `done_ttl`, past Slack's whole retry schedule of about six minutes), so a replica that paused
+past its lease and was taken over writes and posts nothing. redis-py sends a pipeline again after
+a timeout or a dropped connection, so every script may run twice with the same arguments: a
+claim or lock that already holds this call's token, and a `done:` mark with this turn's token,
+count as this turn's, and the second run answers as the first did. Every script's keys share the
 thread's hash tag (Redis Cluster); only the sorted set lives elsewhere, written beside them.
 """
 
@@ -228,7 +231,9 @@ class TurnJournal:
     async def renew(self) -> None:
         """Renew every live turn's claims and held locks in one round trip; a turn whose
         message claim is no longer its own is marked `lost`."""
-        leases = list(self.live.values())
+        # A turn that has ended in Redis (committed or settled) only waits to leave: its claims
+        # say `done`, which is not "taken over", and its journal entry must not come back.
+        leases = [lease for lease in self.live.values() if not lease.settled]
         if not leases:
             return
         batch = Batch(self.redis)

@@ -10,7 +10,10 @@
 -- Returns one 1/0 per claim (1 where this call took it), then 1/0: the lock taken.
 local taken, all = {}, true
 for i = 3, #KEYS do
+  -- A claim that already holds this token was taken by an earlier run of this very call (a
+  -- retry after a lost reply): still this turn's.
   local ok = redis.call('set', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2])
+    or redis.call('get', KEYS[i]) == ARGV[1]
   taken[i - 2] = ok and 1 or 0
   all = all and ok
 end
@@ -18,7 +21,10 @@ local locked = 0
 if all then
   redis.call('hset', KEYS[1], 'msg', ARGV[3], 'owner', ARGV[1])
   redis.call('expire', KEYS[1], ARGV[4])
-  if redis.call('set', KEYS[2], ARGV[5], 'NX', 'PX', ARGV[2]) then locked = 1 end
+  if redis.call('set', KEYS[2], ARGV[5], 'NX', 'PX', ARGV[2])
+    or redis.call('get', KEYS[2]) == ARGV[5] then
+    locked = 1
+  end
 end
 taken[#taken + 1] = locked
 return taken

@@ -1,8 +1,8 @@
 -- Write a turn's messages and release the thread's lock, atomically: add (or replace) each
 -- message by id, keep the newest max_messages, refresh the TTL, compare-and-delete the lock.
 -- For a Slack turn, first check that it still owns its claims (a replica that paused past its
--- lease may have been taken over: then nothing is written), and end it: claims 'done', the
--- journal entry gone. Message ids sort chronologically as text (Slack ts: 10 digits '.' 6
+-- lease may have been taken over: then nothing is written), and end it: claims 'done:<token>'
+-- (so a re-run of this same commit knows it ran), the journal entry gone. Message ids sort chronologically as text (Slack ts: 10 digits '.' 6
 -- digits), so the order set holds them at score 0 and reads them in lexical order.
 -- What happened in Slack while the turn ran wins over the turn's copies ('gone', see
 -- record.lua): a message deleted meanwhile is not written (nor its answer, id .. '~a'), an
@@ -15,11 +15,13 @@
 -- Returns 1, or 0 when the turn no longer owns its claims (then only the lock is released).
 local claims = tonumber(ARGV[4])
 if claims > 0 then
-  if redis.call('get', KEYS[6]) ~= ARGV[5] then
+  local holder = redis.call('get', KEYS[6])
+  if holder ~= ARGV[5] then
     if redis.call('get', KEYS[3]) == ARGV[1] then redis.call('del', KEYS[3]) end
-    return 0
+    -- 'done:<this token>': this very commit ran already (a retry after a lost reply).
+    return holder == 'done:' .. ARGV[5] and 1 or 0
   end
-  for i = 6, 5 + claims do redis.call('set', KEYS[i], 'done', 'EX', ARGV[6]) end
+  for i = 6, 5 + claims do redis.call('set', KEYS[i], 'done:' .. ARGV[5], 'EX', ARGV[6]) end
   redis.call('del', KEYS[5])
 end
 if #ARGV > 6 then

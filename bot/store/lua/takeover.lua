@@ -6,7 +6,7 @@
 -- holds it), or {'taken', message JSON, placeholder ts or false}.
 if redis.call('exists', KEYS[1]) == 0 then return {'gone'} end
 local holder = redis.call('get', KEYS[2])
-if holder == 'done' then
+if holder and string.sub(holder, 1, 4) == 'done' then
   redis.call('del', KEYS[1])
   return {'done'}
 end
