@@ -144,7 +144,8 @@ class InstalledWorkspaces:
         self.ttl = ttl
         self._clock = clock
         self._cache: dict[str, tuple[float, Workspace]] = {}
-        self._org_teams: set[tuple[str, str]] = set()
+        self._org_teams: dict[tuple[str, str], float] = {}
+        """(organisation, workspace) → when this process last wrote the pair (`clock`)."""
 
     async def learn(self) -> None:
         """Nothing to learn at start: each workspace is read when it is first needed."""
@@ -203,8 +204,11 @@ class InstalledWorkspaces:
         return rotated or installation
 
     def forget(self, owner: str) -> None:
-        """Drop a cached workspace (it was uninstalled)."""
+        """Drop a cached workspace (it was uninstalled or reinstalled), and for an organisation
+        which of its workspaces were noted (its purge deleted that list)."""
         self._cache.pop(owner, None)
+        for noted in [pair for pair in self._org_teams if pair[0] == owner]:
+            del self._org_teams[noted]
 
     def progress_for(self, client: AsyncWebClient) -> AsyncWebClient | None:
         for _, workspace in self._cache.values():
@@ -214,10 +218,13 @@ class InstalledWorkspaces:
 
     async def note_org_team(self, enterprise_id: str, team_id: str) -> None:
         """Remember that a workspace of an org-wide install used the bot (its data is purged
-        with the org's); once per process and pair."""
-        if (enterprise_id, team_id) not in self._org_teams:
+        with the org's): written once per process, pair and `ttl`, so that after an uninstall
+        handled by another replica (whose purge deleted the list) the pair is written again."""
+        now = self._clock()
+        noted = self._org_teams.get((enterprise_id, team_id))
+        if noted is None or now - noted >= self.ttl:
             await self.store.async_note_org_team(enterprise_id, team_id)
-            self._org_teams.add((enterprise_id, team_id))
+            self._org_teams[(enterprise_id, team_id)] = now
 
     def _workspace(self, installation: Installation, old: Workspace | None) -> Workspace:
         token, user = str(installation.bot_token), str(installation.bot_user_id)

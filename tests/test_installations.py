@@ -298,3 +298,46 @@ async def test_workspace_by_team_id_finds_its_org_wide_install(redis_client: Red
     await store.async_note_org_team("E0ORG", "T0ORGWS")
     member = await workspaces.for_team("T0ORGWS")
     assert member is not None and member.client.token == "xoxb-org"
+
+
+async def test_a_reinstall_calls_off_an_unfinished_purge_of_its_owner(redis_client: Redis) -> None:
+    """An uninstall whose purge stopped midway leaves its owner marked; reinstalling unmarks it,
+    so the purge finished at the next start does not delete the new installation."""
+    from bot.purge import Purger
+
+    store = RedisInstallationStore(redis_client, KEYS)
+    await redis_client.sadd(KEYS.purges(), "T0AAAA", "T0BBBB")
+    await store.async_save(installation("T0AAAA"))
+    assert await redis_client.smembers(KEYS.purges()) == {"T0BBBB"}
+    await Purger(redis_client, KEYS).resume()
+    assert await store.async_find_bot(enterprise_id=None, team_id="T0AAAA") is not None
+
+
+async def test_org_workspaces_are_noted_again_after_the_orgs_purge(redis_client: Redis) -> None:
+    """Which workspaces of an org used the bot is written once per pair and cache period; after
+    an uninstall (here, or on another replica: the period runs out) it is written again, so the
+    next uninstall purges them too."""
+
+    class Clock:
+        now = 1000.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+    store = RedisInstallationStore(redis_client, KEYS)
+    workspaces = InstalledWorkspaces(
+        store, AsyncWebClient(base_url="http://127.0.0.1:9/api/"), ttl=60, clock=clock
+    )
+    await workspaces.note_org_team("E0ORG", "T0ORGWS")
+    assert await redis_client.smembers(KEYS.org_teams("E0ORG")) == {"T0ORGWS"}
+    await redis_client.delete(KEYS.org_teams("E0ORG"))  # purged by this replica
+    workspaces.forget("E0ORG")
+    await workspaces.note_org_team("E0ORG", "T0ORGWS")
+    assert await redis_client.smembers(KEYS.org_teams("E0ORG")) == {"T0ORGWS"}
+    await redis_client.delete(KEYS.org_teams("E0ORG"))  # purged by another replica
+    await workspaces.note_org_team("E0ORG", "T0ORGWS")
+    assert await redis_client.exists(KEYS.org_teams("E0ORG")) == 0  # cached for now
+    clock.now += 61
+    await workspaces.note_org_team("E0ORG", "T0ORGWS")
+    assert await redis_client.smembers(KEYS.org_teams("E0ORG")) == {"T0ORGWS"}

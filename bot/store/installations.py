@@ -78,17 +78,22 @@ class RedisInstallationStore(AsyncInstallationStore):
         return self._keys.installation(owner) if owner else None
 
     async def async_save(self, installation: Installation) -> None:
-        key = self._key(
+        """Save a (re)installation. A purge of the same owner left unfinished by an earlier
+        uninstall is called off: finishing it at the next start would delete this install."""
+        owner = owner_of(
             installation.enterprise_id, installation.team_id, installation.is_enterprise_install
         )
-        if key is None:
+        if owner is None:
             raise ValueError("an installation names neither a workspace nor an organisation")
         fields: dict[FieldT, EncodableT] = {INSTALLER: _encode(installation)}
         fields[f"{INSTALLER}:{installation.user_id or '-'}"] = fields[INSTALLER]
         if installation.bot_token:
             fields[BOT] = _encode(installation.to_bot())
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.srem(self._keys.purges(), owner)
+        pipe.hset(self._keys.installation(owner), mapping=fields)
         with redis_unavailable():
-            await self._redis.hset(key, mapping=fields)
+            await pipe.execute()
 
     async def async_save_bot(self, bot: Bot) -> None:
         key = self._key(bot.enterprise_id, bot.team_id, bot.is_enterprise_install)
