@@ -29,6 +29,8 @@ from bot.slack_people import People
 from bot.slack_text import mentioned_users, readable
 
 IMAGE_TOKENS = 1100
+MAX_PROMPT_IMAGES = 10
+MAX_PROMPT_IMAGE_BYTES = 20 * 1024 * 1024
 """A high guess for one image at `detail: auto` (a 2048-pixel image is about 1,100 tokens)."""
 ROOM_NOTE = (
     "You are answering in a Slack thread where several people may write. Each message from a "
@@ -102,6 +104,7 @@ class Room:
         kept, dropped = fit_history([d.message for d in drafts], fixed, budget)
         kept_drafts = drafts[len(drafts) - len(kept) :]
         prompt = Prompt([], asked.message, names.get(msg.user) or msg.user, dropped)
+        _cap_images([*kept_drafts, asked])
         answered = [i for i, d in enumerate(kept_drafts) if d.message["role"] == "assistant"]
         since_answer = answered[-1] + 1 if answered else 0
         for i, draft in enumerate((*kept_drafts, asked)):
@@ -159,6 +162,27 @@ class Room:
         if pictures:
             draft.message["parts"] = [{"type": "text", "text": text}, *pictures]
             prompt.images += len(pictures)
+
+
+def _cap_images(drafts: list[_Draft]) -> None:
+    """Keep the newest images within what one request may carry: at most `MAX_PROMPT_IMAGES`
+    (Azure takes up to 50 per request for GPT-4o; each costs tokens and a download every turn)
+    and `MAX_PROMPT_IMAGE_BYTES` together (so a thread of large photos cannot make a turn hold
+    hundreds of MB); older ones are named as left out."""
+    count = total = 0
+    for draft in reversed(drafts):
+        for ref in [r for r in draft.files if kind_of(r) == "image"]:
+            if count < MAX_PROMPT_IMAGES and total + ref["size"] <= MAX_PROMPT_IMAGE_BYTES:
+                count, total = count + 1, total + ref["size"]
+                continue
+            reason = (
+                f"past the {MAX_PROMPT_IMAGES} images or "
+                f"{MAX_PROMPT_IMAGE_BYTES // 1024 // 1024} MB of images a question carries "
+                "(the newest go)"
+            )
+            draft.files.remove(ref)
+            draft.message["content"] += f"\n[file {ref['name']} not included: {reason}]"
+            draft.left_out.append(f"{ref['name']} – {reason}")
 
 
 def _file_text(item: Fetched) -> str:

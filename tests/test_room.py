@@ -167,3 +167,43 @@ async def test_room_drops_the_oldest_messages_that_do_not_fit(slack: FakeSlack) 
     assert len(prompt.history) == 3
     assert prompt.history[0]["tokens"] == 100
     assert IMAGE_TOKENS > 1000
+
+
+async def test_a_prompt_carries_the_newest_images_within_the_caps(slack: FakeSlack) -> None:
+    """Twelve screenshots in a thread, three a message: only the newest ten are downloaded and
+    sent (of the oldest message, its first file); the other two are named as left out. Images that together pass the byte cap are
+    left out the same way, without being downloaded."""
+    from bot.room import MAX_PROMPT_IMAGE_BYTES
+
+    asked_for: list[str] = []
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        asked_for.append(request.url.path.rsplit("/", 1)[-1])
+        return downloads(request)
+
+    room, client = room_with(slack)
+    room.files.http = httpx.AsyncClient(transport=httpx.MockTransport(recording))
+    records: list[StoredMessage] = [
+        {
+            "id": f"100.00000{i}",
+            "role": "user",
+            "user": "U1",
+            "content": f"shot {i}",
+            "files": [ref(f"F{i}{j}", f"s{i}{j}.png", "image/png", len(PNG)) for j in range(3)],
+        }
+        for i in range(1, 5)
+    ]
+    prompt = await room.prompt(
+        client, question("which?"), records, system_tokens=10, budget=50_000, images=None
+    )
+    assert prompt.images == 10
+    every = {f"s{i}{j}.png" for i in range(1, 5) for j in range(3)}
+    assert sorted(asked_for) == sorted(every - {"s11.png", "s12.png"})
+    assert [line.split(" – ")[0] for line in prompt.left_out] == ["s11.png", "s12.png"]
+
+    asked_for.clear()
+    big = MAX_PROMPT_IMAGE_BYTES // 2 + 1
+    heavy = question("and these?", *(ref(f"G{j}", f"g{j}.png", "image/png", big) for j in range(2)))
+    prompt = await room.prompt(client, heavy, [], system_tokens=10, budget=50_000, images=None)
+    assert asked_for == ["g0.png"] and prompt.images == 1
+    assert [line.split(" – ")[0] for line in prompt.left_out] == ["g1.png"]
