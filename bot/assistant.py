@@ -21,7 +21,10 @@ who opened it, the channel they are looking at, and whether it has its title. It
 becomes the title. A question about "this channel" (or one that links a channel, `<#C…>`) gets
 that channel's recent messages in its system prompt (`bot.channel_digest`), at most half of the
 prompt's budget, only where the bot is a member; elsewhere the prompt says it cannot read it, so
-the model can tell the user to invite it.
+the model can tell the user to invite it. Only the channel the user is looking at is read: Slack
+vouches that they can see it, while a linked id could name a private channel the bot is in and
+they are not (the bot has no scope to check membership), so a linked channel not open beside the
+pane is not read, and the prompt says how to have it read.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ GREETING = (
 PROMPTS_TITLE = "Try one of these"
 TITLE_LIMIT = 80
 _THIS_CHANNEL = re.compile(r"\b(this|the|that|current)\s+channel\b", re.IGNORECASE)
+NOT_OPEN = "not_open"
+"""Why a linked channel is not read: the user does not have it open (see the module docstring)."""
 _LINKED_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
@@ -76,6 +81,11 @@ def title_of(question: str) -> str:
 def channel_note(digest: Digest) -> str:
     """The system prompt's paragraph about the channel the question is about."""
     where = f"the Slack channel <#{digest.channel}>"
+    if digest.refused == NOT_OPEN:
+        return (
+            f"The user asked about {where}, which you read only while they have it open: "
+            "they should open that channel, then ask about *this channel* here again."
+        )
     if digest.refused is not None:
         why = "you are not a member of it" if digest.not_a_member else f"Slack: {digest.refused}"
         return (
@@ -195,9 +205,13 @@ class AssistantPane:
             return Surrounding()  # a thread in a plain DM, not the pane's
         if not pane.get("titled"):
             await self._set_title(client, msg)
-        channel = channel_asked_about(msg.text, pane.get("looking_at") or None)
+        looking_at = pane.get("looking_at") or None
+        channel = channel_asked_about(msg.text, looking_at)
         if channel is None:
             return Surrounding()
+        if channel != looking_at:
+            digest = Digest(channel, refused=NOT_OPEN)
+            return Surrounding(channel_note(digest), [f"<#{channel}> not read (not open)"])
         digest = await self.digest.read(client, msg.team, channel, msg.bot_user, budget)
         if digest.refused is not None:
             note = f"<#{channel}> not read (Slack: {digest.refused})"

@@ -184,6 +184,23 @@ def test_a_channel_the_bot_is_not_in_is_not_read(
     assert "<#CSECRET> not read (Slack: not_in_channel)" in context_text(msgs[-1])
 
 
+def test_a_linked_channel_is_read_only_while_the_user_has_it_open(
+    bot: BotProcess, people: FakeSlack, azure: FakeAzure
+) -> None:
+    """A question linking a channel other than the one the user looks at (maybe a private one
+    the bot is in and they are not) reads nothing of it; the prompt says to open it first."""
+    slack = people
+    slack.members |= {"CHIDDEN", "CLOOK5"}
+    slack.post_as("U1", "CHIDDEN", "salary review notes")
+    thread_ts, _ = open_pane(bot, slack, "DPANE6", looking_at="CLOOK5")
+    msgs = ask_in_pane(bot, slack, "DPANE6", thread_ts, "summarize <#CHIDDEN|hr>", count=2)
+    system = system_prompt(azure)
+    assert "salary review" not in system
+    assert "they should open that channel" in system
+    assert slack.calls_to("conversations.history") == []
+    assert "<#CHIDDEN> not read (not open)" in context_text(msgs[-1])
+
+
 def test_a_plain_question_in_the_pane_reads_no_channel(
     bot: BotProcess, slack: FakeSlack, azure: FakeAzure
 ) -> None:
