@@ -66,6 +66,9 @@ class StoredMessage(TypedDict):
     bot: NotRequired[bool]
     """Written by another bot or app (context, never an answer of this bot's)."""
     files: NotRequired[list[FileRef]]
+    unread: NotRequired[bool]
+    """On an answer: Slack refused part of the thread when it was read for this answer, so the
+    next turn reads the thread again (`bot.thread_turn`)."""
     parts: NotRequired[list[ContentPart]]
     """Prompt-ready content (text with files and images) for the model; never stored."""
 

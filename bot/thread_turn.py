@@ -70,11 +70,18 @@ class RoomTurn:
     to the store as Slack messages (ids, authors, files), with what was read of the thread."""
 
     def __init__(
-        self, turn: ThreadTurn, prompt: Prompt, question: StoredMessage, read: list[StoredMessage]
+        self,
+        turn: ThreadTurn,
+        prompt: Prompt,
+        question: StoredMessage,
+        read: list[StoredMessage],
+        *,
+        unread: bool = False,
     ) -> None:
         self._turn = turn
         self._question = question
         self._read = read
+        self._unread = unread
         self.history = prompt.history
 
     def save(self, *messages: StoredMessage) -> None:
@@ -86,6 +93,8 @@ class RoomTurn:
             "content": answer["content"],
             "tokens": answer.get("tokens", 0),
         }
+        if self._unread:
+            reply["unread"] = True
         self._turn.save(*self._read, stored, reply)
 
 
@@ -129,8 +138,9 @@ class ThreadAnswerer:
                 settings = replace(settings, system_prompt=system)
             notes += around.notes
         read: list[StoredMessage] = []
+        unread = False
         limit = settings.history_turns * 2
-        if not msg.starts_thread and limit > 0 and _first_time(turn.history, limit):
+        if not msg.starts_thread and limit > 0 and _needs_reading(turn.history, limit):
             thread = await self.reader.read(
                 client,
                 msg.channel,
@@ -140,17 +150,18 @@ class ThreadAnswerer:
             )
             read = thread.messages
             if thread.refused is not None:
+                unread = True
                 notes.append(f"earlier thread messages not read (Slack: {thread.refused})")
         records = _merged(read, turn.history)
         images = self._images_refused(vision)
         prompt = await self._prompt(client, msg, records, settings, images)
         try:
-            reply = await self._ask(turn, msg, prompt, settings, read, on_delta)
+            reply = await self._ask(turn, msg, prompt, settings, (read, unread), on_delta)
         except InvalidRequest as exc:
             if not prompt.images or "image" not in str(exc).lower():
                 raise
             prompt = await self._prompt(client, msg, records, settings, "not taken here")
-            reply = await self._ask(turn, msg, prompt, settings, read, on_delta)
+            reply = await self._ask(turn, msg, prompt, settings, (read, unread), on_delta)
             notes.append("images skipped: this deployment does not take image input")
         dropped = prompt.dropped + reply.dropped_messages
         if dropped:
@@ -192,21 +203,24 @@ class ThreadAnswerer:
         msg: Incoming,
         prompt: Prompt,
         settings: TurnSettings,
-        read: list[StoredMessage],
+        read: tuple[list[StoredMessage], bool],
         on_delta: DeltaCallback | None,
     ) -> Reply:
+        """`read`: what was read of the thread, and whether Slack refused part of it."""
         system = f"{settings.system_prompt}\n\n{prompt.system_note()}"
-        handle = RoomTurn(turn, prompt, question_record(msg), read)
+        handle = RoomTurn(turn, prompt, question_record(msg), read[0], unread=read[1])
         return await self.conversation.answer(
             handle, prompt.question, replace(settings, system_prompt=system), on_delta=on_delta
         )
 
 
-def _first_time(history: list[StoredMessage], limit: int) -> bool:
-    """Whether the bot has not answered in this thread before: nothing of its own is stored
-    (messages recorded while its first turn waited or ran may be). A full window of stored
-    messages is enough context either way, and is not read again."""
-    return len(history) < limit and not any(m.get("role") == "assistant" for m in history)
+def _needs_reading(history: list[StoredMessage], limit: int) -> bool:
+    """Whether the thread should be read from Slack: the bot has not answered in it before
+    (nothing of its own is stored; messages recorded while its first turn waited or ran may be),
+    or its answers so far were made while Slack refused part of the thread (`unread`). A full
+    window of stored messages is enough context either way, and is not read again."""
+    answers = [m for m in history if m.get("role") == "assistant"]
+    return len(history) < limit and all(m.get("unread") for m in answers)
 
 
 def _merged(read: list[StoredMessage], stored: list[StoredMessage]) -> list[StoredMessage]:

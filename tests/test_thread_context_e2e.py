@@ -188,7 +188,8 @@ def test_a_rate_limited_thread_read_is_waited_out_or_answered_without(
     bot: BotProcess, people: FakeSlack, azure: FakeAzure
 ) -> None:
     """One 429 with Retry-After 1 is waited out (full context); a Slack that keeps refusing
-    beyond the turn's deadline still gets an answer, which says what it could not read."""
+    beyond the turn's deadline still gets an answer, which says what it could not read, and
+    the thread is read again for the next question."""
     slack = people
     parent = slack.post_as("U1", "CX6", "first thoughts")
     slack.fail("conversations.replies", SlackFault(status=429, retry_after=1))
@@ -206,6 +207,14 @@ def test_a_rate_limited_thread_read_is_waited_out_or_answered_without(
     (reply,) = final_thread(slack, "CX7", other)
     assert message_text(reply) == "Answer to: Bob: and here?"
     assert "earlier thread messages not read" in context_text(reply)
+    assert "Alice: second thread" not in [text_of(m) for m in prompt_of(azure)]
+
+    # The next question reads the thread again (Slack answers now), and the one after does not.
+    for count, question in ((2, "and now?"), (3, "thanks")):
+        bot.send_event(mention(question, channel="CX7", thread_ts=other, user="U2"))
+        final_thread(slack, "CX7", other, count=count)
+        assert "Alice: second thread" in [text_of(m) for m in prompt_of(azure)]
+    assert len(slack.calls_to("conversations.replies")) == 2 + 2  # CX6's two, CX7's two
 
 
 def test_a_thread_too_long_for_the_window_drops_its_oldest_messages(
