@@ -100,6 +100,15 @@ def _tokens(u: Usage) -> str:
     return f"{u.total_tokens:,} tokens (prompt {u.prompt_tokens:,} · completion {u.completion_tokens:,})"
 
 
+@dataclass(frozen=True)
+class Later:
+    """A reply in two parts: `now` with the ack, then what `then` returns, through the
+    command's `response_url` (for work that may outlast Slack's 3 s)."""
+
+    now: str
+    then: Callable[[], Awaitable[str]]
+
+
 class Forget(Protocol):
     """What `forget-all` needs (`bot.purge.Purger` fits)."""
 
@@ -126,7 +135,7 @@ class Commands:
         self.command = command
         self.forget = forget
         self.modal = SettingsModal(config=config, admins=admins, command=command)
-        self._changes: dict[str, Callable[[Invocation, AsyncWebClient], Awaitable[str]]] = {
+        self._changes: dict[str, Callable[[Invocation, AsyncWebClient], Awaitable[str | Later]]] = {
             "set": self._set,
             "set-default": self._set,
             "unset": self._unset,
@@ -139,16 +148,26 @@ class Commands:
 
     def register(self, app: AsyncApp) -> None:
         @app.command(self.command)
-        async def on_command(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        async def on_command(
+            ack: Any, respond: Any, body: dict[str, Any], client: AsyncWebClient
+        ) -> None:
             try:
                 reply = await self.handle(body, client)
             except StoreUnavailable:
                 reply = STORE_DOWN
-            await ack(response_type="ephemeral", text=reply)
+            if isinstance(reply, str):
+                await ack(response_type="ephemeral", text=reply)
+                return
+            await ack(response_type="ephemeral", text=reply.now)
+            try:
+                text = await reply.then()
+            except StoreUnavailable:
+                text = STORE_DOWN
+            await respond(response_type="ephemeral", replace_original=False, text=text)
 
         self.modal.register(app)
 
-    async def handle(self, body: dict[str, Any], client: AsyncWebClient) -> str:
+    async def handle(self, body: dict[str, Any], client: AsyncWebClient) -> str | Later:
         """The reply to one use of the command."""
         call = Invocation.from_body(body)
         sub = call.parsed.sub
@@ -169,16 +188,23 @@ class Commands:
             )
         return await change(call, client)
 
-    async def _forget_all(self, call: Invocation, _client: AsyncWebClient) -> str:
-        assert self.forget is not None
-        threads = await self.forget.forget_history(call.team)
-        log_change(
-            user=call.user, team=call.team, channel=None, key="history", old=threads, new=None
-        )
-        return (
-            f"Deleted the stored conversations of {threads:,} threads in this workspace. "
-            "Settings and usage counts are kept."
-        )
+    async def _forget_all(self, call: Invocation, _client: AsyncWebClient) -> Later:
+        """Scanning a large Redis can outlast Slack's 3 s for the ack: acked at once, and the
+        result follows through the command's `response_url`."""
+        forget = self.forget
+        assert forget is not None
+
+        async def run() -> str:
+            threads = await forget.forget_history(call.team)
+            log_change(
+                user=call.user, team=call.team, channel=None, key="history", old=threads, new=None
+            )
+            return (
+                f"Deleted the stored conversations of {threads:,} threads in this workspace. "
+                "Settings and usage counts are kept."
+            )
+
+        return Later("Deleting this workspace's stored conversations…", run)
 
     async def _config(self, call: Invocation, client: AsyncWebClient) -> str:
         return await self.modal.open(call.body, client)

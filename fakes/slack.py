@@ -215,6 +215,8 @@ class FakeSlack:
         """Channels the bot is a member of (for `conversations.history`)."""
         self.homes: dict[str, dict[str, Any]] = {}
         """user → the Home tab view last published for them."""
+        self.responses: list[dict[str, Any]] = []
+        """JSON bodies POSTed to a `response_url` (`response_url()` makes one), in order."""
         self._lock = threading.Lock()
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict[str, Any]] = []
@@ -224,6 +226,7 @@ class FakeSlack:
         app.router.add_get("/link/", self._link)
         app.router.add_get("/files/{file_id}/{name}", self._download)
         app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/commands/{team}/{id}/{secret}", self._respond)
         self._server = ServerThread(app)
         self.api_url = self._server.url + "/api/"
 
@@ -245,6 +248,7 @@ class FakeSlack:
             self.titles.clear()
             self.members.clear()
             self.homes.clear()
+            self.responses.clear()
             self.socket_acks.clear()
             self.socket_connections = 0
             self.users = dict(DEFAULT_USERS)
@@ -684,6 +688,20 @@ class FakeSlack:
     def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         ws = self._server.url.replace("http://", "ws://")
         return {"ok": True, "url": f"{ws}/link/?ticket={uuid.uuid4()}"}
+
+    def response_url(self, team: str = "T0000TEAM") -> str:
+        """A slash command's `response_url` on this fake (Slack's look like
+        ``https://hooks.slack.com/commands/T…/…/…``): what is POSTed there lands in
+        `responses`."""
+        return f"{self._server.url}/commands/{team}/1/x"
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        """A `response_url`: Slack takes a JSON message (`text`, `response_type`,
+        `replace_original`) and answers 200 with the body ``ok``."""
+        body = await request.json()
+        with self._lock:
+            self.responses.append(body)
+        return web.Response(text="ok")
 
     async def _link(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=None)

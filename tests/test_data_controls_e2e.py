@@ -64,8 +64,10 @@ def history(redis_url: str, team: str) -> set[str]:
     return {k for k in keys_of(redis_url, team) if Keys().kind_of(k) in HISTORY}
 
 
-def command(bot: BotProcess, text: str, user: str) -> str:
+def command(bot: BotProcess, text: str, user: str, response_url: str = "") -> str:
     form = {"team_id": TEAM, "channel_id": "CDC1", "user_id": user, "command": "/gpt", "text": text}
+    if response_url:
+        form["response_url"] = response_url
     response = bot.send_command(form)
     assert response.status_code == 200, response.text
     return str(response.json()["text"])
@@ -134,8 +136,12 @@ def test_forget_all_is_for_admins_and_deletes_only_this_workspaces_history(
     refusal = command(bot, "forget-all", "U0NOTADMIN")
     assert refusal.startswith("Only ")
     assert history(redis_url, TEAM) == ours
-    done = command(bot, "forget-all", ADMIN)
-    assert done.startswith("Deleted the stored conversations of 2 threads")
+    # Acked at once (a big Redis takes a while to scan); the result follows at response_url.
+    acked = command(bot, "forget-all", ADMIN, response_url=slack.response_url())
+    assert acked == "Deleting this workspace's stored conversations…"
+    (done,) = wait_until(lambda: slack.responses)
+    assert done["text"].startswith("Deleted the stored conversations of 2 threads")
+    assert (done["response_type"], done["replace_original"]) == ("ephemeral", False)
     assert history(redis_url, TEAM) == set()
     assert history(redis_url, OTHER_TEAM) == theirs
     assert "0.2" in command(bot, "show", ADMIN)

@@ -3,10 +3,10 @@
 Slack never redelivers a message it got its 200 for. So the admission (`queue_claim`), sent to
 Redis with the ack (over HTTP right after the 200 is written, in the same pass of the event loop,
 before any other request runs; in Socket Mode before the envelope is acked), takes the message's
-dedup claims and keeps the turn in Redis: a hash with the message, keyed in the thread's hash
-tag, and an entry in a sorted set of turns not yet done. A claim holds the turn's token for a short lease, which a
-live replica keeps renewing for all its turns in one round trip every `lease_seconds / 3`
-(`renew`), together with its threads' locks. A replica that dies stops renewing:
+dedup claims and keeps the turn in Redis: a hash with the message (in the thread's hash tag)
+and an entry in a sorted set of turns not yet done. A claim holds the turn's token for a short
+lease, which a live replica renews for all its turns (and their threads' locks) in one round
+trip every `lease_seconds / 3` (`renew`). A replica that dies stops renewing:
 
 * its claims lapse within `lease_seconds`, so Slack's retry of a request it never acked is
   answered (by whichever replica gets it), not refused as a duplicate for minutes;
@@ -17,11 +17,11 @@ live replica keeps renewing for all its turns in one round trip every `lease_sec
 
 The turn's last write checks that it still owns its claims and marks them `done:<token>` (kept
 for `done_ttl`, past Slack's whole retry schedule of about six minutes), so a replica that paused
-past its lease and was taken over writes and posts nothing. redis-py sends a pipeline again after
-a timeout or a dropped connection, so every script may run twice with the same arguments: a
-claim or lock that already holds this call's token, and a `done:` mark with this turn's token,
-count as this turn's, and the second run answers as the first did. Every script's keys share the
-thread's hash tag (Redis Cluster); only the sorted set lives elsewhere, written beside them.
+past its lease and was taken over writes and posts nothing. redis-py re-sends a pipeline after
+a timeout or a dropped connection, so a script may run twice: a claim or lock holding the call's
+own token, or a `done:` mark with it, is this turn's, and the re-run answers as the first did.
+Every script's keys share the thread's hash tag (Redis Cluster); only the sorted set lives
+elsewhere, written beside them.
 """
 
 from __future__ import annotations
@@ -231,8 +231,7 @@ class TurnJournal:
     async def renew(self) -> None:
         """Renew every live turn's claims and held locks in one round trip; a turn whose
         message claim is no longer its own is marked `lost`."""
-        # A turn that has ended in Redis (committed or settled) only waits to leave: its claims
-        # say `done`, which is not "taken over", and its journal entry must not come back.
+        # Ended turns (committed, settled) only wait to leave: `done` is not "taken over".
         leases = [lease for lease in self.live.values() if not lease.settled]
         if not leases:
             return
