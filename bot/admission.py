@@ -106,8 +106,12 @@ class Admission:
                 self._forget(lease)
                 return None if followup else Admitted(msg)
             effective, used = await self._settle_reads(msg, *reads)
-        except StoreUnavailable:
-            return None if followup else Admitted(msg)  # the turn itself will tell the user
+        except StoreUnavailable as exc:
+            if not followup:
+                return Admitted(msg)  # the turn itself will tell the user
+            # Whether the bot is in this thread is unknowable now, and Slack has its 200.
+            log.warning("follow-up %s not admitted, Redis unreachable (%s)", msg.ts, exc)
+            return None
         begun = Begun(dup, effective, used, lease)
         return Admitted(msg, begun, joined_queue=queued is Queued.JOINED)
 
