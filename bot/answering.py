@@ -84,7 +84,11 @@ class Answerer:
             settings, options=replace(settings.options, user=hashed_user(msg.team, msg.user))
         )
         streaming = self.stream_capable and begun.effective.settings.stream
-        live = thread.live(self.stream_interval) if streaming else None
+        live = None
+        if streaming:
+            live = thread.live(
+                self.stream_interval, lambda ts: self._remember_placeholder(begun, ts)
+            )
         try:
             answer = await self._converse(msg, begun, settings, thread, live)
         except TurnTakenOver:
@@ -164,8 +168,9 @@ class Answerer:
                 await live.settle()
 
     def _remember_placeholder(self, begun: Begun, ts: str | None) -> None:
-        """Keep the placeholder's ts with the turn (in the background: it is for a takeover
-        only), so a replica taking the turn over answers in it instead of a second message."""
+        """Keep the placeholder's ts (or a streamed answer's first message's) with the turn, in
+        the background (it is for a takeover only), so a replica taking the turn over answers
+        in it instead of a second message."""
         if ts is None:
             return
         task = asyncio.ensure_future(self.admission.journal.remember_placeholder(begun.lease, ts))

@@ -19,6 +19,7 @@ Slack calls go through the injected client; a refused call (`SlackApiError`: `ch
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -69,20 +70,23 @@ class SlackThread:
         self.placeholder = await self.post(notice(THINKING))
         return self.placeholder is not None
 
-    def live(self, interval: float) -> LiveMessage:
+    def live(self, interval: float, on_created: Callable[[str], None]) -> LiveMessage:
         """A message that grows while the answer streams in: the placeholder, or (under a
-        status line) a reply of its own, posted with the first text."""
+        status line) a reply of its own, posted with the first text; then it stands for the
+        answer, and `on_created` gets its ts (kept with the turn for a takeover)."""
+
+        def adopt(ts: str) -> None:
+            self.placeholder = ts
+            on_created(ts)
+
         return LiveMessage(
             self.progress_client,
             channel=self.channel,
             ts=self.placeholder,
             thread_ts=self.thread_ts,
             interval=interval,
-            on_created=self._adopt,
+            on_created=adopt,
         )
-
-    def _adopt(self, ts: str) -> None:
-        self.placeholder = ts
 
     async def say(self, message: SlackMessage) -> bool:
         """A notice of its own in the thread (quota, help); True when Slack took it."""

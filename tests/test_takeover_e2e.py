@@ -143,3 +143,40 @@ def test_socket_mode_replica_killed_after_its_ack_is_replaced(
         assert message_text(reply) == "Answer to: Pat: socket, then gone"
     finally:
         a.stop(), b.stop()
+
+
+def test_replica_killed_while_streaming_is_replaced_in_its_streamed_message(
+    azure: FakeAzure, slack: FakeSlack, redis_url: str
+) -> None:
+    """Under a status line a streamed answer posts a message of its own with its first words;
+    a replica killed after that is replaced in that message (its ts is kept with the turn): the
+    thread ends with one message, the full answer."""
+    env = bot_env(azure, slack, redis_url, BOT_LEASE_SECONDS=LEASE, BOT_STREAM="true")
+    a, b = BotProcess(env).wait_ready(), BotProcess(env).wait_ready()
+    try:
+        azure.token_delay = 0.5
+        event = mention("tell me slowly", channel="CTAKE5")
+        assert a.send_event(event).status_code == 200
+        wait_until(lambda: slack.thread("CTAKE5", event["ts"]), timeout=30)
+        (streamed,) = slack.thread("CTAKE5", event["ts"])
+        wait_until(lambda: a.metric("slackgpt_turns_total") == 0 and _journaled(redis_url))
+        kill(a)
+        azure.token_delay = 0.0
+        wait_until(lambda: b.metric("slackgpt_takeovers_total") == 1, timeout=30)
+        wait_for_turns(b, Counter(), ok=1)
+        (reply,) = slack.thread("CTAKE5", event["ts"])
+        assert reply["ts"] == streamed["ts"]
+        assert message_text(reply) == "Answer to: Pat: tell me slowly"
+    finally:
+        a.stop(), b.stop()
+
+
+def _journaled(redis_url: str) -> bool:
+    """The turn's journal entry holds the streamed message's ts (kept in the background)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return any(client.hget(key, "placeholder") for key in client.scan_iter("*:turn:{*"))
+    finally:
+        client.close()
