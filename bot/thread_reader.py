@@ -78,6 +78,14 @@ def _own(message: dict[str, Any], record: StoredMessage) -> StoredMessage | None
         return None
     record["role"] = "assistant"
     record.pop("files", None)
+    # The answer's whole text is in its markdown block; `text` is a fallback cut at 3,000.
+    markdown = [
+        b["text"]
+        for b in message.get("blocks") or []
+        if isinstance(b, dict) and b.get("type") == "markdown" and isinstance(b.get("text"), str)
+    ]
+    if markdown:
+        record["content"] = "\n".join(markdown)
     return record
 
 

@@ -29,3 +29,28 @@ def test_mentions_and_addressee_are_found() -> None:
     assert mentioned_users("hi <@U1>, <@U2|b> and <@W3>") == {"U1", "U2", "W3"}
     assert addressed_to("  <@U2> can you check?") == "U2"
     assert addressed_to("thanks <@U2>") is None
+
+
+def test_the_bots_own_long_answer_is_read_back_whole() -> None:
+    """Read back from Slack, an answer of the bot's is its markdown block's whole text, not the
+    3,000-character `text` fallback; its placeholder is no message at all."""
+    from bot.formatting import notice, render_answer
+    from bot.thread_reader import from_slack
+
+    long = "word " * 1200
+    (posted,) = render_answer(long, None, "gpt-4o")
+    message = {
+        "ts": "100.000002",
+        "user": "UBOT",
+        "text": posted.text,
+        "blocks": posted.blocks,
+        "metadata": {"event_type": posted.kind, "event_payload": {}},
+    }
+    assert len(posted.text) < len(long)
+    record = from_slack(message, "UBOT")
+    assert record is not None
+    assert record["role"] == "assistant" and record["content"] == long
+    thinking = notice("Thinking…")
+    placeholder = {**message, "text": thinking.text, "blocks": thinking.blocks}
+    placeholder["metadata"] = {"event_type": thinking.kind, "event_payload": {}}
+    assert from_slack(placeholder, "UBOT") is None
