@@ -7,15 +7,13 @@ let a custom slash command be invoked in a thread, so configuration is per chann
 workspace, never per thread. The help and show texts list the settings declared in
 `bot.channel_settings`, in their order.
 
-Parsing keeps free text intact: in `set system <text>` everything after the key is the value, with
-newlines, emoji and inner quotes; one pair of surrounding quotes (straight or curly, which Slack
-clients produce) is removed. A value may contain the word "payload": Bolt's form parser takes any
-body containing that substring for an interactivity payload, which `bot.web` works around.
+What was typed is parsed in `bot.command_input`. Work that may outlast Slack's 3 s (forget-all)
+is acked at once and answered through the command's `response_url`.
 """
 
 from __future__ import annotations
 
-import re
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,61 +25,15 @@ from bot.admins import AdminCheck, log_change
 from bot.channel_config import ConfigStore
 from bot.channel_settings import KEYS, SETTINGS, InvalidSetting, show_value
 from bot.chat_types import Usage
+from bot.command_input import Invocation
 from bot.errors import StoreUnavailable
 from bot.feedback import FeedbackReport, feedback_lines
 from bot.settings_modal import SettingsModal
 from bot.usage import PERIODS, Report
 
-_QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»"}
+log = logging.getLogger(__name__)
+
 STORE_DOWN = "I can't reach my settings store (Redis) right now. Try again in a minute."
-
-
-@dataclass(frozen=True)
-class Parsed:
-    sub: str
-    key: str
-    value: str
-
-
-def parse(text: str) -> Parsed:
-    """`set  Temperature   0.2` → Parsed("set", "temperature", "0.2"); values keep their text."""
-    text = text.strip()
-    parts = re.split(r"\s+", text, maxsplit=1)
-    sub = parts[0].lower() if parts and parts[0] else "help"
-    rest = parts[1] if len(parts) > 1 else ""
-    key_rest = re.split(r"\s+", rest.strip(), maxsplit=1) if rest.strip() else [""]
-    key = key_rest[0].lower().replace("-", "_")
-    value = key_rest[1] if len(key_rest) > 1 else ""
-    value = value.strip()
-    if len(value) >= 2 and _QUOTES.get(value[0]) == value[-1]:
-        value = value[1:-1]
-    return Parsed(sub, key, value)
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """One use of the command: who, where, and what they typed."""
-
-    team: str
-    channel: str
-    user: str
-    parsed: Parsed
-    body: dict[str, Any]
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> Invocation:
-        return cls(
-            team=str(body.get("team_id", "")),
-            channel=str(body.get("channel_id", "")),
-            user=str(body.get("user_id", "")),
-            parsed=parse(str(body.get("text", ""))),
-            body=body,
-        )
-
-    @property
-    def scope(self) -> str | None:
-        """The channel a change applies to; None for the workspace default (`*-default`)."""
-        return None if self.parsed.sub.endswith("default") else self.channel
 
 
 class UsageReports(Protocol):
@@ -163,7 +115,13 @@ class Commands:
                 text = await reply.then()
             except StoreUnavailable:
                 text = STORE_DOWN
-            await respond(response_type="ephemeral", replace_original=False, text=text)
+            except Exception:
+                log.exception("%s failed after its ack", self.command)
+                text = "That did not finish because of an error on the bot's side; try again."
+            try:
+                await respond(response_type="ephemeral", replace_original=False, text=text)
+            except Exception as exc:  # the response_url expired or Slack refused it
+                log.warning("could not answer through response_url: %s", type(exc).__name__)
 
         self.modal.register(app)
 

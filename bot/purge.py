@@ -23,7 +23,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from bot.errors import StoreUnavailable, redis_unavailable
 from bot.store.keys import HISTORY_KINDS, Keys
@@ -32,10 +31,6 @@ from bot.store.threads import GONE_TTL
 log = logging.getLogger(__name__)
 
 _GLOB = re.compile(r"([*?\[\]\\])")
-
-
-_TURN_KINDS = frozenset({"lock", "wait", "turn"})
-"""Key kinds that show a turn under way in a thread (running, queued, or journaled)."""
 
 
 def _glob_escape(text: str) -> str:
@@ -107,56 +102,57 @@ class Purger:
 
     async def forget_history(self, team: str) -> int:
         """Delete the stored conversations of every thread of the workspace; returns how many
-        threads had one. Threads with a turn under way are marked so that its commit writes
-        nothing from before now (see `forget_thread`)."""
+        threads had one. Threads with a turn under way (the index of admitted turns names
+        them) are marked first, so that its commit writes nothing from before now (see
+        `forget_thread`)."""
+        busy = {member.split("|", 1)[0] async for member in self._turns_of(team)}
+        await self._mark_forgotten(sorted(busy))
         threads: set[str] = set()
-        busy: set[str] = set()
 
         def history(key: str) -> bool:
-            kind = self._keys.kind_of(key)
-            if kind in _TURN_KINDS:
-                busy.add(_thread_of(key))
-            if kind not in HISTORY_KINDS:
+            if self._keys.kind_of(key) not in HISTORY_KINDS:
                 return False
             threads.add(_thread_of(key))
             return True
 
         await self._delete(self.keys_of(team, history))
-        for start in range(0, len(busy), self.batch):
-            pipe = self._redis.pipeline(transaction=False)
-            for thread in sorted(busy)[start : start + self.batch]:
-                self._queue_forgotten(pipe, thread)
-            with redis_unavailable():
-                await pipe.execute()
         return len(threads)
 
     async def forget_thread(self, team: str, channel: str, thread_ts: str) -> bool:
         """Delete one thread's stored conversation; True when there was one. A turn under way
         in the thread writes nothing from before this moment when it ends (commit.lua reads
-        the time in the thread's ``gone`` hash), so the thread stays forgotten."""
+        the time in the thread's ``gone`` hash, marked before the deletion), so the thread
+        stays forgotten."""
         thread = f"{team}:{channel}:{thread_ts}"
+        await self._mark_forgotten([thread])
         keys = [self._keys.messages(thread), self._keys.order(thread), self._keys.engaged(thread)]
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.unlink(*keys)
-        self._queue_forgotten(pipe, thread)
         with redis_unavailable():
-            unlinked, *_ = await pipe.execute()
-        return bool(unlinked)
+            return bool(await self._redis.unlink(*keys))  # one slot: the thread's hash tag
 
-    def _queue_forgotten(self, pipe: Pipeline, thread: str) -> None:
-        gone = self._keys.gone(thread)
-        pipe.hset(gone, "*", f"{time.time():.6f}")
-        pipe.expire(gone, GONE_TTL)
+    async def _mark_forgotten(self, threads: list[str]) -> None:
+        """Note the time in each thread's ``gone`` hash (see commit.lua), in batches."""
+        at = f"{time.time():.6f}"
+        for start in range(0, len(threads), self.batch):
+            pipe = self._redis.pipeline(transaction=False)
+            for thread in threads[start : start + self.batch]:
+                gone = self._keys.gone(thread)
+                pipe.hset(gone, "*", at)
+                pipe.expire(gone, GONE_TTL)
+            with redis_unavailable():
+                await pipe.execute()
+
+    async def _turns_of(self, owner: str) -> AsyncIterator[str]:
+        """The owner's entries in the index of admitted turns (members start with the thread)."""
+        with redis_unavailable():
+            async for member, _ in self._redis.zscan_iter(
+                self._keys.turns(), match=f"{_glob_escape(owner)}:*", count=self.scan_count
+            ):
+                yield str(member)
 
     async def _drop_turns(self, owner: str) -> None:
         index = self._keys.turns()
+        members = [m async for m in self._turns_of(owner)]
         with redis_unavailable():
-            members = [
-                str(m)
-                async for m, _ in self._redis.zscan_iter(
-                    index, match=f"{_glob_escape(owner)}:*", count=self.scan_count
-                )
-            ]
             for start in range(0, len(members), self.batch):
                 await self._redis.zrem(index, *members[start : start + self.batch])
 

@@ -33,6 +33,9 @@ from bot.slack_files import file_refs
 log = logging.getLogger(__name__)
 
 READ_SUBTYPES = (None, "thread_broadcast", "file_share", "bot_message")
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
 
 
 @dataclass
@@ -41,6 +44,12 @@ class ThreadRead:
 
     messages: list[StoredMessage] = field(default_factory=list)
     refused: str | None = None
+
+    @property
+    def worth_retrying(self) -> bool:
+        """Whether Slack's refusal is of the passing kind (a rate limit, an outage), so that a
+        later turn may read the thread whole; `missing_scope` or `not_in_channel` stay."""
+        return self.refused in TRANSIENT_ERRORS
 
 
 def from_slack(message: dict[str, Any], bot_user_id: str | None) -> StoredMessage | None:

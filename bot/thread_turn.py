@@ -137,21 +137,7 @@ class ThreadAnswerer:
                 system = f"{settings.system_prompt}\n\n{around.system}"
                 settings = replace(settings, system_prompt=system)
             notes += around.notes
-        read: list[StoredMessage] = []
-        unread = False
-        limit = settings.history_turns * 2
-        if not msg.starts_thread and limit > 0 and _needs_reading(turn.history, limit):
-            thread = await self.reader.read(
-                client,
-                msg.channel,
-                msg.thread_ts,
-                msg.bot_user,
-                deadline=time.monotonic() + self.read_seconds,
-            )
-            read = thread.messages
-            if thread.refused is not None:
-                unread = True
-                notes.append(f"earlier thread messages not read (Slack: {thread.refused})")
+        read, unread = await self._read(client, turn, msg, settings.history_turns * 2, notes)
         records = _merged(read, turn.history)
         images = self._images_refused(vision)
         prompt = await self._prompt(client, msg, records, settings, images)
@@ -169,6 +155,29 @@ class ThreadAnswerer:
         if prompt.left_out:
             notes.append("left out: " + "; ".join(prompt.left_out))
         return ThreadReply(reply, notes)
+
+    async def _read(
+        self, client: AsyncWebClient, turn: ThreadTurn, msg: Incoming, limit: int, notes: list[str]
+    ) -> tuple[list[StoredMessage], bool]:
+        """The thread as read from Slack when it needs reading (else nothing), and whether a
+        later turn should read it again (Slack refused part of it for a passing reason)."""
+        if msg.starts_thread or limit <= 0 or not _needs_reading(turn.history, limit):
+            return [], False
+        thread = await self.reader.read(
+            client,
+            msg.channel,
+            msg.thread_ts,
+            msg.bot_user,
+            deadline=time.monotonic() + self.read_seconds,
+        )
+        read = thread.messages
+        if any(m.get("role") == "assistant" for m in turn.history):
+            # A re-read: the bot's answers are stored already (by their question's id).
+            read = [m for m in read if m.get("role") != "assistant"]
+        if thread.refused is None:
+            return read, False
+        notes.append(f"earlier thread messages not read (Slack: {thread.refused})")
+        return read, thread.worth_retrying
 
     async def record(self, msg: Incoming) -> None:
         """Keep a message the bot does not answer as part of its thread (best effort)."""

@@ -13,7 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.admins import AdminCheck
 from bot.channel_config import ConfigStore
 from bot.channel_settings import KEYS, SETTINGS, environment_layer
-from bot.commands import Commands, parse
+from bot.command_input import parse
+from bot.commands import Commands
 from bot.settings import load_settings
 from bot.settings_modal import MODAL_ID, SettingsModal, read_submission, settings_view
 from bot.store import Keys

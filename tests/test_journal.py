@@ -298,6 +298,9 @@ async def test_a_rerun_of_the_same_script_call_is_still_this_turns(redis_client:
         assert await _COMMIT.run(redis_client, [*commit_keys, *part_keys], commit_args) == 1
     assert await redis_client.hlen(keys.messages(thread)) == 1
     assert await redis_client.exists(keys.lock(thread)) == 0
+    # A placeholder's ts kept in the background after the turn ended brings nothing back.
+    await journal.remember_placeholder(lease, "400.000009")
+    assert await redis_client.exists(lease.turn_key) == 0
 
     await redis_client.zrem(keys.turns(), lease.member)  # as the commit's pipeline does
     lease.settled = True

@@ -166,6 +166,7 @@ async def test_forget_history_deletes_conversations_and_keeps_settings(redis_cli
     async with store.turn("T0AAAA:C2:1700000055.000100", 10) as turn:
         turn.save({"role": "user", "content": "second thread"})
     busy = "T0AAAA:C3:1700000077.000100"
+    await redis_client.zadd(KEYS.turns(), {f"{busy}|1700000077.000100|EvB": 1})  # journaled
     async with store.turn(busy, 10) as turn:  # a turn under way during the forget
         turn.save({"id": "1700000077.000100", "role": "user", "content": "in flight"})
         assert await Purger(redis_client, KEYS).forget_history("T0AAAA") == 2
@@ -213,5 +214,16 @@ async def test_purge_on_a_redis_cluster_scans_every_node(cluster: RedisClusterSe
         left = await every_key(client)
         assert not any(KEYS.team_of(k) == "T0GONE" for k in left)
         assert kept <= left
+
+        # Forgetting one thread and a workspace's history work on a cluster too.
+        thread = "T0KEPT:C1:1700000000.000100"
+        purger = Purger(client, KEYS, scan_count=5, batch=3)
+        assert await purger.forget_thread("T0KEPT", "C1", "1700000000.000100") is True
+        assert not await client.exists(KEYS.messages(thread), KEYS.order(thread))
+        kept_threads = [k for k in await every_key(client) if k.startswith(KEYS.messages("T0KEPT"))]
+        await client.hset(KEYS.messages("T0KEPT:C9:1700000001.000100"), "1", "{}")
+        assert await purger.forget_history("T0KEPT") == len(kept_threads) + 1
+        left = await every_key(client)
+        assert not [k for k in left if KEYS.team_of(k) == "T0KEPT" and KEYS.kind_of(k) == "msgs"]
     finally:
         await client.aclose()

@@ -209,12 +209,23 @@ def test_a_rate_limited_thread_read_is_waited_out_or_answered_without(
     assert "earlier thread messages not read" in context_text(reply)
     assert "Alice: second thread" not in [text_of(m) for m in prompt_of(azure)]
 
-    # The next question reads the thread again (Slack answers now), and the one after does not.
+    # The next question reads the thread again (Slack answers now), and the one after does not;
+    # the bot's answer read back from Slack is not sent twice.
     for count, question in ((2, "and now?"), (3, "thanks")):
         bot.send_event(mention(question, channel="CX7", thread_ts=other, user="U2"))
         final_thread(slack, "CX7", other, count=count)
-        assert "Alice: second thread" in [text_of(m) for m in prompt_of(azure)]
+        said = [text_of(m) for m in prompt_of(azure)]
+        assert "Alice: second thread" in said
+        assert said.count("Answer to: Bob: and here?") == 1
     assert len(slack.calls_to("conversations.replies")) == 2 + 2  # CX6's two, CX7's two
+
+    # A refusal that will not pass (a missing scope) is said once and not tried every turn.
+    third = slack.post_as("U1", "CX11", "third thread")
+    slack.fail("conversations.replies", SlackFault(error="missing_scope"))
+    for count, question in ((1, "here too?"), (2, "still?")):
+        bot.send_event(mention(question, channel="CX11", thread_ts=third, user="U2"))
+        final_thread(slack, "CX11", third, count=count)
+    assert len(slack.calls_to("conversations.replies")) == 4 + 1
 
 
 def test_a_thread_too_long_for_the_window_drops_its_oldest_messages(

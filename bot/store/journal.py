@@ -48,14 +48,14 @@ _JOIN = Script("join")
 _RENEW = Script("renew")
 _SETTLE = Script("settle")
 _TAKEOVER = Script("takeover")
+_PLACEHOLDER = Script("placeholder")
 TURN_TTL = 3600
 """How long a turn stays in the journal at most (a turn that outlives it is not taken over)."""
 
 
 @dataclass
 class Lease:
-    """What one live turn holds and keeps renewing: its claims (with its token) and, while it
-    holds it, its thread's lock (`held`: key → token)."""
+    """What one live turn holds and renews: its claims (its token), its thread's lock (`held`)."""
 
     thread: str
     ts: str
@@ -224,7 +224,7 @@ class TurnJournal:
     async def remember_placeholder(self, lease: Lease, ts: str) -> None:
         """Keep the ts of the turn's placeholder with it, for a takeover. Best effort."""
         try:
-            await self.redis.hset(lease.turn_key, "placeholder", ts)
+            await _PLACEHOLDER.run(self.redis, [lease.turn_key], [ts])
         except REDIS_ERRORS as exc:
             log.warning("could not keep the placeholder of %s (%s)", lease.member, exc)
 
