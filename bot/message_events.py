@@ -55,9 +55,11 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Observed:
-    """A change to a thread the bot may keep: record a message, edit one, or delete one."""
+    """A change to a thread the bot may keep: record a message, edit one, delete one, or delete
+    an answer of the bot's (`delete_answer`: the message's text identifies it, see
+    `ThreadStore.delete_answer`)."""
 
-    action: Literal["record", "edit", "delete"]
+    action: Literal["record", "edit", "delete", "delete_answer"]
     thread: str
     message: StoredMessage
 
@@ -148,6 +150,11 @@ def _changed(event: dict[str, Any], body: dict[str, Any], delivery: Delivery) ->
         if not isinstance(deleted, str):
             return None
         thread = _thread_of(team, event, {"ts": deleted, **previous})
+        if delivery.bot_user_id is not None and previous.get("user") == delivery.bot_user_id:
+            said = from_slack({**previous, "ts": deleted, "subtype": None}, delivery.bot_user_id)
+            if said is None:
+                return None  # a placeholder or a notice: nothing of it is stored
+            return Observed("delete_answer", thread, said)
         return Observed("delete", thread, {"id": deleted, "role": "user", "content": ""})
     message = event.get("message")
     if not isinstance(message, dict) or message.get("user") == delivery.bot_user_id:
@@ -173,6 +180,8 @@ class Recorder:
                 changed = await self.store.record(change.thread, change.message)
             elif change.action == "edit":
                 changed = await self.store.edit(change.thread, change.message)
+            elif change.action == "delete_answer":
+                changed = await self.store.delete_answer(change.thread, change.message)
             else:
                 changed = await self.store.delete(change.thread, change.message["id"])
         except StoreUnavailable as exc:

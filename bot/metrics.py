@@ -50,7 +50,7 @@ KNOWN_LABELS: dict[str, tuple[str, ...]] = {
     ),
     "dedup_hits": ("message", "event"),
     "feedback": ("up", "down"),
-    "recorded": ("record", "edit", "delete"),
+    "recorded": ("record", "edit", "delete", "delete_answer"),
     # Slack's X-Slack-Retry-Reason values; "unknown" when a retry carries none.
     "slack_retries": (
         "http_timeout",

@@ -137,3 +137,36 @@ def test_every_dm_message_is_for_the_bot_in_or_out_of_a_thread() -> None:
     )
     assert isinstance(meant, Incoming)
     assert (meant.kind, meant.thread_id, meant.starts_thread) == ("dm", "T1:D1:100.000001", False)
+
+
+def test_deleting_an_answer_of_the_bots_is_told_apart_from_its_placeholders() -> None:
+    """A deleted answer of the bot's is `delete_answer`, carrying its whole text; a deleted
+    placeholder or notice of the bot's means nothing (none is stored)."""
+    from bot.formatting import notice, render_answer
+
+    (answer,) = render_answer("the primary is eu-west", None, "gpt-4o")
+    thinking = notice("Thinking…")
+
+    def deleted(posted: object) -> object:
+        previous = {
+            "ts": "100.000005",
+            "thread_ts": "100.000001",
+            "user": BOT,
+            "bot_id": "B1",
+            "text": posted.text,  # type: ignore[attr-defined]
+            "blocks": posted.blocks,  # type: ignore[attr-defined]
+        }
+        event = {
+            "type": "message",
+            "subtype": "message_deleted",
+            "channel": "C1",
+            "deleted_ts": "100.000005",
+            "previous_message": previous,
+        }
+        return classify(event, BODY, DELIVERY)
+
+    meant = deleted(answer)
+    assert isinstance(meant, Observed)
+    assert (meant.action, meant.thread) == ("delete_answer", "T1:C1:100.000001")
+    assert meant.message["content"] == "the primary is eu-west"
+    assert deleted(thinking) is None

@@ -301,3 +301,26 @@ def test_a_question_deleted_while_it_is_answered_is_not_kept(
     finally:
         client.close()
     assert "hunter2" not in repr(stored)
+
+
+def test_an_answer_deleted_in_slack_is_not_sent_again(
+    bot: BotProcess, people: FakeSlack, azure: FakeAzure
+) -> None:
+    """Someone deletes a wrong answer of the bot's in Slack: it is forgotten like any deleted
+    message, though the store keeps it under its question's id, not its Slack ts; the question
+    stays."""
+    slack = people
+    start = mention("which region is primary?", channel="CX12", user="U1")
+    bot.send_event(start)
+    (answer,) = final_thread(slack, "CX12", start["ts"])
+    recorded = bot.metric("slackgpt_recorded_total")
+    posted = {k: v for k, v in answer.items() if k in ("ts", "user", "bot_id", "text", "blocks")}
+    deleted = message_deleted({**posted, "channel": "CX12", "thread_ts": start["ts"]})
+    del slack.messages[("CX12", answer["ts"])]  # as Slack does
+    assert bot.send_event(deleted).status_code == 200
+    wait_until(lambda: bot.metric("slackgpt_recorded_total") > recorded)
+    bot.send_event(message("and the secondary?", channel="CX12", thread_ts=start["ts"], user="U1"))
+    (again,) = final_thread(slack, "CX12", start["ts"])
+    assert message_text(again) == "Answer to: Alice: and the secondary?"
+    said = [text_of(m) for m in prompt_of(azure)[1:]]
+    assert said == ["Alice: which region is primary?", "Alice: and the secondary?"]

@@ -179,6 +179,29 @@ class ThreadStore:
         in the thread will not write it back (see commit.lua)."""
         return await self._change("delete", thread, message_id, "")
 
+    async def delete_answer(self, thread: str, said: StoredMessage) -> bool:
+        """Forget an answer of the bot's that was deleted in Slack. Read back from Slack it is
+        stored under its own ts; written by a turn, under its question's id + "~a", and its
+        Slack ts is not kept, so it is found by its text (`said`: the deleted message, one part
+        of a long answer at least) among the thread's stored answers (a few dozen at most)."""
+        if await self.delete(thread, said["id"]):
+            return True
+        snippet = said["content"].strip()[:200]
+        if not snippet:
+            return False
+        with redis_unavailable():
+            stored = await self.redis.hgetall(self.keys.messages(thread))
+        found = False
+        for message_id, raw in stored.items():
+            (message,) = decode_messages([raw]) or [{"role": "", "content": ""}]
+            content = message["content"].strip()
+            # A short text must be the whole answer: "Yes." is in many answers.
+            if message["role"] == "assistant" and (
+                content == snippet or (len(snippet) >= 20 and snippet in content)
+            ):
+                found = await self.delete(thread, str(message_id)) or found
+        return found
+
     async def _change(self, mode: str, thread: str, message_id: str, encoded: str) -> bool:
         keys = [
             self.keys.messages(thread),
