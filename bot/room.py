@@ -31,6 +31,10 @@ from bot.slack_text import mentioned_users, readable
 IMAGE_TOKENS = 1100
 MAX_PROMPT_IMAGES = 10
 MAX_PROMPT_IMAGE_BYTES = 20 * 1024 * 1024
+_OVER_IMAGE_CAP = (
+    f"past the {MAX_PROMPT_IMAGES} images or {MAX_PROMPT_IMAGE_BYTES // 1024 // 1024} MB of "
+    "images a question carries (the newest go)"
+)
 """A high guess for one image at `detail: auto` (a 2048-pixel image is about 1,100 tokens)."""
 ROOM_NOTE = (
     "You are answering in a Slack thread where several people may write. Each message from a "
@@ -64,6 +68,11 @@ class _Draft:
     """Files to download into the message."""
     left_out: list[str]
     """Files not sent, with the reason ("name – reason")."""
+
+    def leave_out(self, ref: FileRef, reason: str) -> None:
+        """Say in the message that the file is not included, and keep why for the usage line."""
+        self.message["content"] += f"\n[file {ref['name']} not included: {reason}]"
+        self.left_out.append(f"{ref['name']} – {reason}")
 
 
 def question_record(msg: Incoming) -> StoredMessage:
@@ -130,8 +139,7 @@ class Room:
             reason = images if kind_of(ref) == "image" and images else None
             reason = reason or self.files.precheck(ref, images=True)
             if reason is not None:
-                draft.message["content"] += f"\n[file {ref['name']} not included: {reason}]"
-                draft.left_out.append(f"{ref['name']} – {reason}")
+                draft.leave_out(ref, reason)
                 continue
             draft.files.append(ref)
             estimate += IMAGE_TOKENS if kind_of(ref) == "image" else ref["size"] // 3 + 20
@@ -175,14 +183,8 @@ def _cap_images(drafts: list[_Draft]) -> None:
             if count < MAX_PROMPT_IMAGES and total + ref["size"] <= MAX_PROMPT_IMAGE_BYTES:
                 count, total = count + 1, total + ref["size"]
                 continue
-            reason = (
-                f"past the {MAX_PROMPT_IMAGES} images or "
-                f"{MAX_PROMPT_IMAGE_BYTES // 1024 // 1024} MB of images a question carries "
-                "(the newest go)"
-            )
             draft.files.remove(ref)
-            draft.message["content"] += f"\n[file {ref['name']} not included: {reason}]"
-            draft.left_out.append(f"{ref['name']} – {reason}")
+            draft.leave_out(ref, _OVER_IMAGE_CAP)
 
 
 def _file_text(item: Fetched) -> str:

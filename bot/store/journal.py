@@ -134,10 +134,10 @@ class TurnJournal:
         """For a message that starts a thread: take the claims, journal the turn and take the
         thread's lock (see claim.lua). The result: None when this delivery was first, else which
         claim was taken already ("message" or "event"); and the lock, when taken."""
-        token = secrets.token_hex(8)
+        token, lock = secrets.token_hex(8), self.keys.lock(lease.thread)
         _CLAIM.queue(
             batch.pipe,
-            [lease.turn_key, self.keys.lock(lease.thread), *lease.claim_keys],
+            [lease.turn_key, lock, *lease.claim_keys],
             [lease.token, self.lease_ms, message, TURN_TTL, token],
         )
         batch.pipe.zadd(lease.index_key, {lease.member: self._due()}, nx=True)
@@ -148,7 +148,7 @@ class TurnJournal:
                 return _duplicate_of(taken), None
             # Renewed with the claims from now on, not only once the turn holds it: what comes
             # first (Slack's status line or placeholder) may outlast one lease.
-            lease.held[self.keys.lock(lease.thread)] = token
+            lease.held[lock] = token
             return _duplicate_of(taken), HeldLock(token)
 
         return batch.step(parse)

@@ -190,16 +190,15 @@ class ThreadStore:
         if not snippet:
             return False
         with redis_unavailable():
-            stored = await self.redis.hgetall(self.keys.messages(thread))
+            stored = await self.redis.hvals(self.keys.messages(thread))
         found = False
-        for message_id, raw in stored.items():
-            (message,) = decode_messages([raw]) or [{"role": "", "content": ""}]
+        for message in decode_messages(stored):
             content = message["content"].strip()
             # A short text must be the whole answer: "Yes." is in many answers.
             if message["role"] == "assistant" and (
                 content == snippet or (len(snippet) >= 20 and snippet in content)
             ):
-                found = await self.delete(thread, str(message_id)) or found
+                found = await self.delete(thread, message.get("id", "")) or found
         return found
 
     async def _change(self, mode: str, thread: str, message_id: str, encoded: str) -> bool:
