@@ -23,6 +23,7 @@ from prometheus_client import (
 
 from bot.chat_types import Usage
 from bot.outcome import Outcome
+from bot.retry import RETRYABLE_STATUSES
 
 PHASES = ("ack", "queue_wait", "azure_first_token", "azure_total", "slack_post")
 """The parts of a turn's latency (`slackgpt_turn_phase_seconds`): Slack's request until its ack;
@@ -37,12 +38,7 @@ KNOWN_LABELS: dict[str, tuple[str, ...]] = {
     # `bot.azure_http`: the status of a retried answer, a transport failure, the second key after
     # a 401; `bot.azure_openai`: the parameters a reasoning deployment takes.
     "retries": (
-        "408",
-        "429",
-        "500",
-        "502",
-        "503",
-        "504",
+        *(str(status) for status in sorted(RETRYABLE_STATUSES)),
         "timeout",
         "connection",
         "secondary_key",

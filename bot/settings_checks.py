@@ -13,7 +13,7 @@ import ipaddress
 import os
 from contextvars import ContextVar
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import AfterValidator, ValidationError
 
@@ -96,7 +96,7 @@ def check_endpoint(value: str) -> str:
             f"AZURE_OPENAI_ENDPOINT must be a URL such as https://YOUR-RESOURCE.openai.azure.com/"
             f" (got {value!r}). {PORTAL_HINT}"
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if not _safe_scheme(parts):
         raise ValueError(
             "AZURE_OPENAI_ENDPOINT must use https:// (plain http is only allowed for a local "
             "test server on 127.0.0.1 or localhost); the key would travel in clear text."
@@ -112,14 +112,19 @@ def check_endpoint(value: str) -> str:
     return value
 
 
+def _safe_scheme(parts: SplitResult) -> bool:
+    """https, or plain http to a loopback host only (a local test server)."""
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname is not None and _is_loopback(parts.hostname)
+    )
+
+
 def check_public_url(value: str | None) -> str | None:
     """BOT_PUBLIC_URL / SLACK_REDIRECT_URI: https (plain http on loopback only), no trailing /."""
     if value is None:
         return None
     parts = urlsplit(value.strip())
-    if not parts.hostname or not (
-        parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname))
-    ):
+    if not parts.hostname or not _safe_scheme(parts):
         raise ValueError(
             "must be an https:// URL Slack can reach, such as https://bot.example.com "
             "(plain http only on 127.0.0.1 or localhost)"
