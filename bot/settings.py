@@ -271,14 +271,6 @@ class Settings(BaseSettings):
         """OAuth distribution: the app's client id and secret, and no SLACK_BOT_TOKEN."""
         return bool(self.slack_client_id and self.slack_client_secret) and not self.slack_bot_token
 
-    def require_slack(self, *, socket_mode: bool) -> None:
-        """Fail with the fix when a Slack mode lacks its tokens."""
-        names = (*checks.SLACK_TOKENS, *checks.OAUTH_CREDENTIALS)
-        present = {name for name in names if getattr(self, name) is not None}
-        missing = checks.slack_requirements("socket" if socket_mode else "http", present)
-        if missing:
-            raise ConfigError("Missing settings:\n  " + "\n  ".join(missing))
-
     @property
     def history_ttl_seconds(self) -> int:
         return int(self.bot_history_ttl_days * 86_400)

@@ -37,7 +37,6 @@ def test_oauth_mode_serves_without_a_bot_token_but_socket_mode_does_not() -> Non
     """`serve` in OAuth mode needs no SLACK_BOT_TOKEN; Socket Mode always serves one workspace,
     and a missing token names both ways out, listed with the other problems at first run."""
     assert load_settings(_env_file=None, slack="http", **BASE, **OAUTH).oauth_mode
-    make(**OAUTH).require_slack(socket_mode=False)
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
         load_settings(_env_file=None, slack="socket", slack_app_token="xapp-1", **BASE, **OAUTH)
     with pytest.raises(ConfigError) as info:

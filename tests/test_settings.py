@@ -103,11 +103,10 @@ def test_settings_secrets_do_not_show_in_repr_or_errors() -> None:
 
 def test_settings_require_slack_names_missing_tokens() -> None:
     """HTTP mode needs the bot token and signing secret; Socket Mode the app token."""
-    s = make()
     with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
-        s.require_slack(socket_mode=False)
+        make(slack="http")
     with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
-        s.require_slack(socket_mode=True)
+        make(slack="socket")
 
 
 def test_settings_reasoning_effort_blank_is_unset() -> None:
