@@ -219,12 +219,18 @@ SETTINGS: Mapping[str, ChannelSetting] = {
 KEYS = tuple(SETTINGS)
 
 
+def unknown_key(key: str) -> str | None:
+    """What to tell someone who named a key that is not a setting; None for a setting."""
+    if key in SETTINGS:
+        return None
+    return f"Unknown key `{key or '(none)'}`. Keys: {', '.join(f'`{k}`' for k in KEYS)}."
+
+
 def validate_value(key: str, raw: object) -> Any:
     """Parse one `key value` pair; raise InvalidSetting with the range or form on failure."""
-    setting = SETTINGS.get(key)
-    if setting is None:
-        raise InvalidSetting(f"Unknown key `{key}`. Keys: {', '.join(KEYS)}.")
-    return setting.validate(raw)
+    if unknown := unknown_key(key):
+        raise InvalidSetting(unknown)
+    return SETTINGS[key].validate(raw)
 
 
 def show_value(value: object) -> str:
@@ -252,8 +258,3 @@ def environment_layer(settings: Settings) -> ChannelSettings:
             if err["loc"]
         ]
         raise ConfigError("Configuration problem:\n  " + "\n  ".join(problems)) from None
-
-
-def environment_turn_settings(settings: Settings) -> TurnSettings:
-    """The environment's layer alone as a turn's settings (what `python -m bot ask` uses)."""
-    return environment_layer(settings).turn_settings()

@@ -59,11 +59,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _ask(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import build_core, default_turn_settings
+    from bot.app import build_core
+    from bot.channel_settings import environment_layer
 
     core = build_core(settings)
     try:
-        turn = default_turn_settings(settings)
+        turn = environment_layer(settings).turn_settings()  # channels override it in Slack
         if args.system is not None:
             turn = replace(turn, system_prompt=args.system)
         streamed = False

@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admins import AdminCheck, log_change
 from bot.channel_config import ConfigStore
-from bot.channel_settings import KEYS, SETTINGS, InvalidSetting, show_value
+from bot.channel_settings import KEYS, SETTINGS, InvalidSetting, show_value, unknown_key
 from bot.chat_types import Usage
 from bot.command_input import Invocation
 from bot.errors import StoreUnavailable
@@ -173,18 +173,13 @@ class Commands:
         removed = f" Removed: {', '.join(sorted(old))}." if old else ""
         return "This channel now uses the workspace defaults." + removed
 
-    def _unknown_key(self, key: str) -> str | None:
-        if key in SETTINGS:
-            return None
-        return f"Unknown key `{key or '(none)'}`. Keys: {', '.join(f'`{k}`' for k in KEYS)}."
-
     @staticmethod
     def _where(scope: str | None) -> str:
         return "the workspace default" if scope is None else "this channel"
 
     async def _unset(self, call: Invocation, _client: AsyncWebClient) -> str:
         key, scope = call.parsed.key, call.scope
-        if unknown := self._unknown_key(key):
+        if unknown := unknown_key(key):
             return unknown
         old = await self.config.unset(call.team, scope, key)
         log_change(user=call.user, team=call.team, channel=scope, key=key, old=old, new=None)
@@ -192,7 +187,7 @@ class Commands:
 
     async def _set(self, call: Invocation, _client: AsyncWebClient) -> str:
         key, scope = call.parsed.key, call.scope
-        if unknown := self._unknown_key(key):
+        if unknown := unknown_key(key):
             return unknown
         setting = SETTINGS[key]
         if not call.parsed.value:

@@ -13,7 +13,6 @@ from bot.app.core import (
     build_redis,
     build_store,
     build_transport,
-    default_turn_settings,
 )
 from bot.app.slack import (
     SlackBot,
@@ -21,7 +20,6 @@ from bot.app.slack import (
     build_slack_bot,
     build_slack_client,
     build_slack_clients,
-    config_defaults,
 )
 
 __all__ = [
@@ -36,6 +34,4 @@ __all__ = [
     "build_slack_clients",
     "build_store",
     "build_transport",
-    "config_defaults",
-    "default_turn_settings",
 ]

@@ -22,8 +22,7 @@ from bot.azure_openai import (
     TokenProvider,
     static_token_provider,
 )
-from bot.channel_settings import environment_turn_settings
-from bot.conversation import Conversation, TurnSettings
+from bot.conversation import Conversation
 from bot.retry import RetryPolicy
 from bot.settings import Settings
 from bot.store import Keys, ThreadStore
@@ -122,11 +121,6 @@ def build_store(settings: Settings, redis: Redis) -> ThreadStore:
         lock_timeout=settings.bot_lease_seconds,
         lock_wait=settings.bot_lock_timeout,
     )
-
-
-def default_turn_settings(settings: Settings) -> TurnSettings:
-    """The environment's layer alone (what `ask` uses); channels override it in Slack."""
-    return environment_turn_settings(settings)
 
 
 @dataclass

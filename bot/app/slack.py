@@ -30,7 +30,7 @@ from bot.azure_openai import (
 )
 from bot.channel_config import ConfigStore
 from bot.channel_digest import ChannelDigest
-from bot.channel_settings import ChannelSettings, environment_layer
+from bot.channel_settings import environment_layer
 from bot.commands import Commands
 from bot.feedback import Feedback, FeedbackStore
 from bot.message_events import Recorder
@@ -143,11 +143,6 @@ def build_slack_clients(settings: Settings) -> tuple[AsyncWebClient, AsyncWebCli
     return build_slack_client(settings), build_slack_client(settings, retry_rate_limits=False)
 
 
-def config_defaults(settings: Settings) -> ChannelSettings:
-    """The environment's layer of the channel settings (channel > workspace > environment)."""
-    return environment_layer(settings)
-
-
 def build_pane(settings: Settings, core: Core, metrics: Metrics, people: People) -> AssistantPane:
     """The assistant pane: its Bolt listeners, and what its threads' turns add to a prompt."""
     return AssistantPane(
@@ -207,7 +202,7 @@ def build_home(
 def build_slack_bot(settings: Settings, *, socket_mode: bool = False) -> SlackBot:
     metrics = Metrics()
     core = build_core(settings, observer=metrics)
-    config = ConfigStore(core.redis, core.keys, config_defaults(settings))
+    config = ConfigStore(core.redis, core.keys, environment_layer(settings))
     ledger = UsageLedger(core.redis, core.keys)
     admission = Admission(
         redis=core.redis,
