@@ -82,19 +82,17 @@ class ConfigStore:
         when this process holds them, else the hashes too. None: they changed since, read them
         with `effective`."""
         hit = self._cache.get((team, channel))
-        fresh = hit is not None and hit.until > self.clock()
+        if hit is None or hit.until <= self.clock():
+            return self._queue_full_read(batch, team, channel)
         batch.pipe.get(self.keys.settings_version(team))
-        if not fresh:
-            batch.pipe.hgetall(self.keys.channel_settings(team, channel))
-            batch.pipe.hgetall(self.keys.workspace_settings(team))
+        return batch.step(lambda replies: hit.effective if replies[0] == hit.version else None)
 
-        def parse(replies: list[Any]) -> Effective | None:
-            if len(replies) == 3:
-                return self._remember(team, channel, replies[0], replies[1], replies[2])
-            assert hit is not None
-            return hit.effective if replies[0] == hit.version else None
-
-        return batch.step(parse)
+    def _queue_full_read(self, batch: Batch, team: str, channel: str) -> Result[Effective]:
+        """The version and both hashes, remembered with the version once read."""
+        batch.pipe.get(self.keys.settings_version(team))
+        batch.pipe.hgetall(self.keys.channel_settings(team, channel))
+        batch.pipe.hgetall(self.keys.workspace_settings(team))
+        return batch.step(lambda r: self._remember(team, channel, r[0], r[1], r[2]))
 
     def _remember(
         self,
@@ -144,10 +142,7 @@ class ConfigStore:
     async def effective(self, team: str, channel: str) -> Effective:
         """The settings in effect in a channel, read from Redis now."""
         batch = Batch(self.redis)
-        batch.pipe.get(self.keys.settings_version(team))
-        batch.pipe.hgetall(self.keys.channel_settings(team, channel))
-        batch.pipe.hgetall(self.keys.workspace_settings(team))
-        effective = batch.step(lambda r: self._remember(team, channel, r[0], r[1], r[2]))
+        effective = self._queue_full_read(batch, team, channel)
         await batch.run()
         return effective.value
 

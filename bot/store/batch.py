@@ -16,20 +16,22 @@ from redis.asyncio.client import Pipeline
 from bot.errors import redis_unavailable
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 _UNSET: Any = object()
 
 
-class Result(Generic[T]):
-    """The answer of one step of a `Batch`, available once the batch has run."""
+class Result(Generic[T_co]):
+    """The answer of one step of a `Batch`, available once the batch has run (read-only, so a
+    `Result[X]` is a `Result[X | None]` too)."""
 
     __slots__ = ("_parse", "_start", "_stop", "_value")
 
-    def __init__(self, start: int, stop: int, parse: Callable[[list[Any]], T]) -> None:
+    def __init__(self, start: int, stop: int, parse: Callable[[list[Any]], T_co]) -> None:
         self._start, self._stop, self._parse = start, stop, parse
-        self._value: T = _UNSET
+        self._value: T_co = _UNSET
 
     @property
-    def value(self) -> T:
+    def value(self) -> T_co:
         if self._value is _UNSET:
             raise RuntimeError("the batch holding this step has not run yet")
         return self._value
