@@ -132,13 +132,16 @@ class SettingsModal:
             return errors
         current = await self.config.effective(team, channel)
         for key in KEYS:
+            kept = current.sources[key] == "channel"
+            if key in values and kept and getattr(current.settings, key) == values[key]:
+                continue  # pre-filled and untouched: no write, no settings version bump
             if key in values:
                 old = await self.config.set(team, channel, key, values[key])
                 if old != values[key]:
                     log_change(
                         user=user, team=team, channel=channel, key=key, old=old, new=values[key]
                     )
-            elif current.sources[key] == "channel":
+            elif kept:
                 old = await self.config.unset(team, channel, key)
                 log_change(user=user, team=team, channel=channel, key=key, old=old, new=None)
         return {}

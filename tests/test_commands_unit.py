@@ -203,6 +203,12 @@ async def test_modal_saves_all_or_nothing_and_logs_each_change(
     logged = sorted(r.getMessage().split(" key=")[1].split(" ")[0] for r in caplog.records)
     assert logged == ["history", "quota", "reasoning_effort", "stream"]
 
+    # Saved again untouched (the form shows the channel's values): nothing is written, so the
+    # workspace's settings version, which every replica's cache follows, does not move.
+    version = await config.redis.get(config.keys.settings_version("T1"))
+    assert await modal.submit(submission(form), CLIENT) == {}
+    assert await config.redis.get(config.keys.settings_version("T1")) == version
+
 
 async def test_modal_refuses_non_admins_and_lost_channels(config: ConfigStore) -> None:
     """A non-admin's or channel-less submission is answered with an error and stores nothing."""
