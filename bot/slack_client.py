@@ -25,6 +25,7 @@ import random
 from typing import Any
 
 import aiohttp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.web.internal_utils import get_user_agent
@@ -104,7 +105,7 @@ class LeanWebClient(AsyncWebClient):
                 continue
             if status == 429 and rate_limited < self.rate_limit_retries:
                 rate_limited += 1
-                await asyncio.sleep(_retry_after(response_headers) + random.random())
+                await asyncio.sleep(retry_after(response_headers) + random.random())
                 continue
             try:
                 data = json.loads(raw) if raw else {}
@@ -142,7 +143,8 @@ def _dumps(body: dict[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
-def _retry_after(headers: dict[str, str]) -> float:
+def retry_after(headers: dict[str, str]) -> float:
+    """Slack's `Retry-After` (seconds), 1 when absent or unreadable."""
     for name, value in headers.items():
         if name.lower() == "retry-after":
             try:
@@ -150,3 +152,25 @@ def _retry_after(headers: dict[str, str]) -> float:
             except ValueError:
                 return 1.0
     return 1.0
+
+
+def client_like(template: AsyncWebClient, token: str, *, retry_rate_limits: bool) -> AsyncWebClient:
+    """A client for `token` of the template's class, with its API URL, timeout, session, team
+    and retries (the 429 retry only with `retry_rate_limits`)."""
+    handlers = [
+        h
+        for h in template.retry_handlers
+        if retry_rate_limits or not isinstance(h, AsyncRateLimitErrorRetryHandler)
+    ]
+    options: dict[str, Any] = {
+        "token": token,
+        "base_url": template.base_url,
+        "timeout": template.timeout,
+        "session": template.session,
+        "retry_handlers": handlers,
+        "team_id": template.default_params.get("team_id"),
+    }
+    if isinstance(template, LeanWebClient):
+        retries = template.rate_limit_retries if retry_rate_limits else 0
+        return LeanWebClient(rate_limit_retries=retries, **options)
+    return AsyncWebClient(**options)

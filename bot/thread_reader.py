@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler as RateLimit
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat_types import StoredMessage
 from bot.formatting import ANSWER_EVENT
+from bot.slack_client import client_like, retry_after
 from bot.slack_files import file_refs
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,9 @@ class ThreadReader:
         """Every page of the thread, as stored messages, by `deadline` (a `clock()` time)."""
         read = ThreadRead()
         cursor: str | None = None
-        client = _without_rate_limit_retry(client)
+        # Without slack_sdk's 429 handler, which would wait any Retry-After however long: the
+        # reader waits only as long as the turn's deadline allows.
+        client = client_like(client, str(client.token), retry_rate_limits=False)
         while True:
             page = await self._page(client, channel, thread_ts, cursor, deadline)
             if isinstance(page, str):
@@ -163,28 +165,8 @@ class ThreadReader:
                 )
             except SlackApiError as exc:
                 error = str(exc.response.get("error"))
-                wait = _retry_after(exc)
+                wait = retry_after(exc.response.headers)
                 if error != "ratelimited" or self.clock() + wait > deadline:
                     log.warning("conversations.replies failed channel=%s: %s", channel, error)
                     return error
                 await self.sleep(wait)
-
-
-def _without_rate_limit_retry(client: AsyncWebClient) -> AsyncWebClient:
-    """The same client without slack_sdk's 429 handler, which would wait any `Retry-After`,
-    however long: the reader waits only as long as the turn's deadline allows."""
-    return AsyncWebClient(
-        token=client.token,
-        base_url=client.base_url,
-        timeout=client.timeout,
-        session=client.session,
-        team_id=client.default_params.get("team_id"),
-        retry_handlers=[h for h in client.retry_handlers if not isinstance(h, RateLimit)],
-    )
-
-
-def _retry_after(exc: SlackApiError) -> float:
-    try:
-        return float(exc.response.headers.get("Retry-After", "1"))
-    except (TypeError, ValueError):
-        return 1.0

@@ -32,12 +32,11 @@ from slack_bolt.request.internals import (
     extract_team_id,
 )
 from slack_sdk.errors import SlackClientError, SlackTokenRotationError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack_client import LeanWebClient
+from bot.slack_client import client_like
 from bot.slack_identity import BotIdentity
 from bot.store.installations import RedisInstallationStore, owner_of
 
@@ -101,27 +100,6 @@ class SingleWorkspace:
 
     def progress_for(self, client: AsyncWebClient) -> AsyncWebClient | None:
         return self.progress_client
-
-
-def client_like(template: AsyncWebClient, token: str, *, retry_rate_limits: bool) -> AsyncWebClient:
-    """A client for `token` of the template's class, with its API URL, timeout, session and
-    retries (the 429 retry only with `retry_rate_limits`)."""
-    handlers = [
-        h
-        for h in template.retry_handlers
-        if retry_rate_limits or not isinstance(h, AsyncRateLimitErrorRetryHandler)
-    ]
-    options: dict[str, Any] = {
-        "token": token,
-        "base_url": template.base_url,
-        "timeout": template.timeout,
-        "session": template.session,
-        "retry_handlers": handlers,
-    }
-    if isinstance(template, LeanWebClient):
-        retries = template.rate_limit_retries if retry_rate_limits else 0
-        return LeanWebClient(rate_limit_retries=retries, **options)
-    return AsyncWebClient(**options)
 
 
 class InstalledWorkspaces:
