@@ -24,8 +24,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat_types import StoredMessage
 from bot.conversation import estimate_tokens
-from bot.slack_people import People
-from bot.slack_text import mentioned_users, readable
+from bot.slack_people import People, people_in, speaker
+from bot.slack_text import readable
 from bot.thread_reader import from_slack
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,7 @@ class ChannelDigest:
             for message in response.get("messages") or []
             if isinstance(message, dict) and (record := from_slack(message, bot_user)) is not None
         ]
-        people: set[str] = set()
-        for record in records:
-            people |= {record.get("user", "")} | mentioned_users(record["content"])
-        names = await self.people.names(client, team, people)
+        names = await self.people.names(client, team, people_in(records))
         kept: list[str] = []
         for record in records:  # newest first: the oldest are the ones left out
             line = _line(record, names)
@@ -88,7 +85,4 @@ def _line(record: StoredMessage, names: dict[str, str]) -> str:
     text = readable(record["content"], names).strip() or "(a file)"
     if record["role"] == "assistant":
         return f"you (the assistant): {text}"
-    if record.get("bot"):
-        return f"[bot] {record.get('name', 'a bot')}: {text}"
-    user = record.get("user", "")
-    return f"{names.get(user) or user or 'someone'}: {text}"
+    return f"{speaker(record, names)}: {text}"

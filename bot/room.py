@@ -25,8 +25,8 @@ from bot.chat_types import ContentPart, FileRef, StoredMessage
 from bot.conversation import estimate_tokens, fit_history
 from bot.incoming import Incoming
 from bot.slack_files import Fetched, FileFetcher, kind_of
-from bot.slack_people import People
-from bot.slack_text import mentioned_users, readable
+from bot.slack_people import People, people_in, speaker
+from bot.slack_text import readable
 
 IMAGE_TOKENS = 1100
 MAX_PROMPT_IMAGES = 10
@@ -106,7 +106,7 @@ class Room:
         # Only what was said before the question: a message posted while the bot was busy
         # (recorded meanwhile) would otherwise stand before it in the prompt.
         earlier = [r for r in records if r.get("id", "") < question["id"]]
-        names = await self.people.names(client, msg.team, _people_in([*earlier, question]))
+        names = await self.people.names(client, msg.team, people_in([*earlier, question]))
         drafts = [self._draft(r, names, images) for r in earlier]
         asked = self._draft(question, names, images)
         fixed = system_tokens + _tokens(asked.message)
@@ -126,13 +126,7 @@ class Room:
     def _draft(self, record: StoredMessage, names: dict[str, str], images: str | None) -> _Draft:
         """The message's prompt text without file contents yet, and its token estimate."""
         content = readable(record["content"], names)
-        if record["role"] == "assistant":
-            text = content
-        elif record.get("bot"):
-            text = f"[bot] {record.get('name', 'a bot')}: {content}"
-        else:
-            user = record.get("user", "")
-            text = f"{names.get(user) or user or 'someone'}: {content}"
+        text = content if record["role"] == "assistant" else f"{speaker(record, names)}: {content}"
         draft = _Draft({"role": record["role"], "content": text}, [], [])
         estimate = estimate_tokens(text)
         for ref in record.get("files", []):
@@ -197,13 +191,3 @@ def _file_text(item: Fetched) -> str:
 
 def _tokens(message: StoredMessage) -> int:
     return message.get("tokens") or estimate_tokens(message["content"])
-
-
-def _people_in(records: list[StoredMessage]) -> set[str]:
-    """Everyone whose name a prompt of these messages shows: authors and mentioned people."""
-    people: set[str] = set()
-    for record in records:
-        if record.get("user"):
-            people.add(record["user"])
-        people |= mentioned_users(record["content"])
-    return people

@@ -24,10 +24,31 @@ from redis.asyncio import Redis
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.chat_types import StoredMessage
 from bot.errors import REDIS_ERRORS
+from bot.slack_text import mentioned_users
 from bot.store import Keys
 
 log = logging.getLogger(__name__)
+
+
+def people_in(records: Iterable[StoredMessage]) -> set[str]:
+    """Everyone whose name a text of these messages shows: authors and mentioned people."""
+    people: set[str] = set()
+    for record in records:
+        if record.get("user"):
+            people.add(record["user"])
+        people |= mentioned_users(record["content"])
+    return people
+
+
+def speaker(record: StoredMessage, names: dict[str, str]) -> str:
+    """Who wrote a message that is not the bot's, as a prompt names them: a person by name,
+    another bot or app as ``[bot] Name``."""
+    if record.get("bot"):
+        return f"[bot] {record.get('name', 'a bot')}"
+    user = record.get("user", "")
+    return names.get(user) or user or "someone"
 
 
 def display_name(user: dict[str, Any]) -> str:
