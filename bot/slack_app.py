@@ -156,10 +156,8 @@ class Events:
     ) -> Work | None:
         """What to do for an event of ours, with the workspace's clients (admit and start its
         turn, or record a change to a thread); None when the request is not one."""
-        event = body.get("event") if body.get("type") == "event_callback" else None
-        kind = event.get("type") if isinstance(event, dict) else None
-        # (a fuzzed `type` may be a list or a dict: compare strings only)
-        if not isinstance(event, dict) or not isinstance(kind, str) or kind not in SUBSCRIPTIONS:
+        event = _our_event(body)
+        if event is None:
             return None
         meant = classify(event, body, delivery)
 
@@ -230,8 +228,8 @@ class Events:
             body = json.loads(raw)
         except ValueError:
             return None
-        if not isinstance(body, dict) or body.get("type") != "event_callback":
-            return None  # URL verification and the rest: Bolt's
+        if not isinstance(body, dict) or _our_event(body) is None:
+            return None  # URL verification, the events Bolt's listeners take, the rest: Bolt's
         try:
             workspace = await self.workspaces.for_event(body)
         except StoreUnavailable:
@@ -245,6 +243,16 @@ class Events:
             headers.get("x-slack-retry-reason"),
         )
         return self.work_for(body, delivery, workspace.client, workspace.progress_client)
+
+
+def _our_event(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The event of an event callback of a type the turn path takes (`SUBSCRIPTIONS`), else
+    None (a fuzzed `type` may be a list or a dict: strings only are compared)."""
+    event = body.get("event") if body.get("type") == "event_callback" else None
+    kind = event.get("type") if isinstance(event, dict) else None
+    if not isinstance(event, dict) or not isinstance(kind, str) or kind not in SUBSCRIPTIONS:
+        return None
+    return event
 
 
 def build_bolt_app(
