@@ -54,6 +54,7 @@ from bot.errors import StoreUnavailable
 from bot.incoming import Incoming
 from bot.message_events import Delivery, Recorder, classify
 from bot.turns import TurnRunner
+from bot.web import Work
 from bot.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,6 @@ SCOPE_PURPOSES = {
 """What each scope is for, so `doctor` can say what is lost without it."""
 
 Registrar = Callable[[AsyncApp], None]
-Work = Callable[[], Awaitable[None]]
 Middleware = Callable[..., Awaitable[BoltResponse | None]]
 
 

@@ -37,6 +37,12 @@ _CONNECTION_ERRORS = (
 )
 
 
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+"""Slack API errors that pass (a rate limit, an outage): asking again later may succeed."""
+
+
 class LeanWebClient(AsyncWebClient):
     """`AsyncWebClient` whose JSON POSTs skip slack_sdk's request layers (see the module)."""
 

@@ -27,15 +27,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat_types import StoredMessage
 from bot.formatting import ANSWER_EVENT
-from bot.slack_client import client_like, retry_after
+from bot.slack_client import TRANSIENT_ERRORS, client_like, retry_after
 from bot.slack_files import file_refs
 
 log = logging.getLogger(__name__)
 
 READ_SUBTYPES = (None, "thread_broadcast", "file_share", "bot_message")
-TRANSIENT_ERRORS = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
 
 
 @dataclass

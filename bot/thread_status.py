@@ -35,19 +35,15 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import StoreUnavailable, redis_unavailable
+from bot.slack_client import TRANSIENT_ERRORS
 from bot.store import Keys
 
 log = logging.getLogger("bot.turn")
 
 STATUS = "is thinking…"
 REFUSAL_TTL_SECONDS = 86_400
-NOT_ABOUT_THE_WORKSPACE = frozenset(
+NOT_ABOUT_THE_WORKSPACE = TRANSIENT_ERRORS | frozenset(
     {
-        "ratelimited",
-        "internal_error",
-        "fatal_error",
-        "service_unavailable",
-        "request_timeout",
         "channel_not_found",
         "not_in_channel",
         "is_archived",
