@@ -7,6 +7,7 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from fakeredis import FakeAsyncRedis
 from redis.asyncio import Redis
 
 from fakes.azure import FakeAzure, default_answer
@@ -41,6 +42,17 @@ def redis_url(redis_server: RedisServer) -> str:
 @pytest.fixture
 async def real_redis(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["real", "fake"])
+async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
+    """The same test on a real redis-server and on fakeredis (the embedded store)."""
+    if request.param == "real":
+        client = Redis.from_url(request.getfixturevalue("redis_url"), decode_responses=True)
+    else:
+        client = FakeAsyncRedis(decode_responses=True)
     yield client
     await client.aclose()
 

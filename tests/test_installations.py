@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
-import pytest
-from fakeredis import FakeAsyncRedis
 from redis.asyncio import Redis
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.web.async_client import AsyncWebClient
@@ -23,16 +20,6 @@ from fakes.slack import CLIENT_ID, CLIENT_SECRET, FakeSlack, FakeWorkspace
 from fakes.slack_requests import envelope, mention
 
 KEYS = Keys()
-
-
-@pytest.fixture(params=["real", "fake"])
-async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
-    if request.param == "real":
-        client = Redis.from_url(request.getfixturevalue("redis_url"), decode_responses=True)
-    else:
-        client = FakeAsyncRedis(decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 def installation(

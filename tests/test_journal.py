@@ -3,10 +3,7 @@ ownership check and takeover — on a real redis-server and on fakeredis."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from fakeredis import FakeAsyncRedis
 from redis.asyncio import Redis
 
 from bot.errors import TurnTakenOver
@@ -14,16 +11,6 @@ from bot.store import Batch, HeldLock, Keys, Queued, ThreadStore
 from bot.store.journal import Lease, TurnJournal
 
 THREAD = "T:C:100.000001"
-
-
-@pytest.fixture(params=["real", "fake"])
-async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
-    if request.param == "real":
-        client = Redis.from_url(request.getfixturevalue("redis_url"), decode_responses=True)
-    else:
-        client = FakeAsyncRedis(decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 class Clock:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fakeredis import FakeAsyncRedis
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from slack_sdk.oauth.installation_store.models.installation import Installation
@@ -44,16 +43,6 @@ SAMPLE_ARGS: dict[str, Any] = {
     "ts": "1700000001.000100",
     "event_id": "Ev0001",
 }
-
-
-@pytest.fixture(params=["real", "fake"])
-async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
-    if request.param == "real":
-        client = Redis.from_url(request.getfixturevalue("redis_url"), decode_responses=True)
-    else:
-        client = FakeAsyncRedis(decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 def test_every_workspace_key_names_its_workspace_where_the_purge_looks() -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-from fakeredis import FakeAsyncRedis
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -15,17 +13,6 @@ from redis.backoff import NoBackoff
 from bot.chat_types import StoredMessage
 from bot.errors import StoreUnavailable, ThreadBusy
 from bot.store import Batch, Keys, ThreadStore, decode_messages
-
-
-@pytest.fixture(params=["real", "fake"])
-async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
-    if request.param == "real":
-        url = request.getfixturevalue("redis_url")
-        client = Redis.from_url(url, decode_responses=True)
-    else:
-        client = FakeAsyncRedis(decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 def store_on(client: Redis, prefix: str = "bot:", **kw: object) -> ThreadStore:
