@@ -6,10 +6,12 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 from fakeredis import FakeAsyncRedis
 from redis.asyncio import Redis
 
+from bot.app import build_transport
 from fakes.azure import FakeAzure, default_answer
 from fakes.redis_server import RedisServer
 from fakes.slack import FakeSlack
@@ -55,6 +57,13 @@ async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
         client = FakeAsyncRedis(decode_responses=True)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def transport() -> AsyncIterator[httpx.AsyncBaseTransport]:
+    """The transport the bot runs on (httpx over aiohttp), for the Azure client's tests."""
+    async with build_transport() as transport:
+        yield transport
 
 
 @pytest.fixture(scope="session")

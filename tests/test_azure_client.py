@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from bot import errors
-from bot.app import build_transport
 from bot.azure_openai import AzureOpenAIClient, supports_stream_usage
 from bot.chat_types import ChatOptions, ChatResult, Message
 from bot.retry import RetryPolicy
@@ -29,13 +28,6 @@ class Sleeps:
 
     async def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
-
-
-@pytest.fixture
-async def transport() -> AsyncIterator[httpx.AsyncBaseTransport]:
-    """The transport the bot runs on (httpx over aiohttp), against the fake Azure server."""
-    async with build_transport() as transport:
-        yield transport
 
 
 def client_for(

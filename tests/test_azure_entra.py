@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -19,7 +19,7 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from bot import errors
-from bot.app import build_azure, build_transport
+from bot.app import build_azure
 from bot.azure_auth import ENTRA_SCOPE, EntraTokens, tried_credentials
 from bot.chat_types import ChatOptions, Message
 from bot.settings import load_settings
@@ -58,12 +58,6 @@ def identity(fake_identity: FakeIdentity, monkeypatch: pytest.MonkeyPatch) -> Fa
         monkeypatch.setenv(name, value)
     fake_identity.requests.clear()
     return fake_identity
-
-
-@pytest.fixture
-async def transport() -> AsyncIterator[httpx.AsyncBaseTransport]:
-    async with build_transport() as transport:
-        yield transport
 
 
 class CountingCredential:

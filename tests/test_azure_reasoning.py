@@ -4,7 +4,6 @@ right parameter set, reasoning tokens shown, an all-reasoning empty answer expla
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -12,7 +11,6 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from bot import errors
-from bot.app import build_transport
 from bot.azure_deployments import DeploymentFacts, InMemoryDeployments, is_reasoning_model
 from bot.azure_errors import map_error
 from bot.azure_openai import AzureOpenAIClient
@@ -30,12 +28,6 @@ MESSAGES: list[Message] = [{"role": "user", "content": "Why is the sky blue?"}]
 class Sleeps:
     async def __call__(self, seconds: float) -> None:
         pass
-
-
-@pytest.fixture
-async def transport() -> AsyncIterator[httpx.AsyncBaseTransport]:
-    async with build_transport() as transport:
-        yield transport
 
 
 def client_for(

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.app import build_transport
 from bot.azure_openai import AzureOpenAIClient
 from bot.chat_types import ChatOptions, ChatResult, Message
 from bot.settings import load_settings
@@ -21,12 +19,6 @@ from tests.slackbot_harness import bot_env
 from tests.test_cli_ask import ROOT, run_ask, this_checkout
 
 MESSAGES: list[Message] = [{"role": "user", "content": "Hello there"}]
-
-
-@pytest.fixture
-async def transport() -> AsyncIterator[httpx.AsyncBaseTransport]:
-    async with build_transport() as transport:
-        yield transport
 
 
 def v1_client(transport: httpx.AsyncBaseTransport, endpoint: str, key: str) -> AzureOpenAIClient:
