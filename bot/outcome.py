@@ -45,8 +45,6 @@ class Outcome(enum.StrEnum):
         for klass in type(exc).__mro__:
             if klass.__name__ == "StoreUnavailable":
                 return cls.STORE_UNAVAILABLE
-            if klass.__name__ == "TurnTakenOver":
-                return cls.TAKEN_OVER
             try:
                 return cls(klass.__name__)
             except ValueError:
