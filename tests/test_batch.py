@@ -1,0 +1,108 @@
+"""`Batch`: steps read back by typed handles, and concurrent batches sent as one pipeline — on a
+real redis-server and on fakeredis."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from bot.errors import StoreUnavailable
+from bot.store import Batch
+from bot.store.batch import MAX_GROUPED_COMMANDS
+
+
+@pytest.fixture
+def executions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every pipeline sent to Redis."""
+    sizes: list[int] = []
+    execute = Pipeline.execute
+
+    async def counted(self: Pipeline, raise_on_error: bool = True) -> list[Any]:
+        sizes.append(len(self.command_stack))
+        return await execute(self, raise_on_error)
+
+    monkeypatch.setattr(Pipeline, "execute", counted)
+    return sizes
+
+
+async def incr_and_get(redis: Redis, key: str) -> tuple[int, str | None]:
+    batch = Batch(redis)
+    batch.pipe.incr(key)
+    counted = batch.step(lambda replies: int(replies[0]))
+    batch.pipe.get(key)
+    read = batch.step(lambda replies: replies[0])
+    await batch.run()
+    return counted.value, read.value
+
+
+async def test_batches_run_together_are_one_pipeline_each_reading_its_own_replies(
+    redis_client: Redis, executions: list[int]
+) -> None:
+    results = await asyncio.gather(*(incr_and_get(redis_client, f"k{i % 5}") for i in range(50)))
+    assert executions == [100]
+    by_key: dict[str, list[int]] = {}
+    for i, (count, read) in enumerate(results):
+        by_key.setdefault(f"k{i % 5}", []).append(count)
+        assert read is not None and int(read) >= count
+    assert all(sorted(counts) == list(range(1, 11)) for counts in by_key.values())
+
+
+async def test_a_lone_batch_and_one_run_later_go_alone(
+    redis_client: Redis, executions: list[int]
+) -> None:
+    assert await incr_and_get(redis_client, "k") == (1, "1")
+    assert await incr_and_get(redis_client, "k") == (2, "2")
+    assert executions == [2, 2]
+
+
+async def test_a_group_is_cut_at_the_command_limit(
+    redis_client: Redis, executions: list[int]
+) -> None:
+    await asyncio.gather(*(incr_and_get(redis_client, "k") for _ in range(MAX_GROUPED_COMMANDS)))
+    assert sum(executions) == 2 * MAX_GROUPED_COMMANDS
+    assert max(executions) <= MAX_GROUPED_COMMANDS
+    assert await redis_client.get("k") == str(MAX_GROUPED_COMMANDS)
+
+
+async def test_an_error_in_one_batch_is_that_batchs_alone(redis_client: Redis) -> None:
+    """A reply that is an error (here: a hash command on a string) fails its own batch as the
+    store fails (StoreUnavailable); the batches sent with it get their values."""
+    await redis_client.set("text", "x")
+
+    async def wrong_type() -> None:
+        batch = Batch(redis_client)
+        batch.pipe.hget("text", "field")
+        batch.step(lambda replies: replies[0])
+        await batch.run()
+
+    outcomes = await asyncio.gather(
+        incr_and_get(redis_client, "a"),
+        wrong_type(),
+        incr_and_get(redis_client, "b"),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == (1, "1") and outcomes[2] == (1, "1")
+    assert isinstance(outcomes[1], StoreUnavailable)
+
+
+async def test_an_unreachable_redis_fails_every_batch_of_the_group() -> None:
+    redis = Redis(port=1, socket_connect_timeout=0.5)  # nothing listens on port 1
+    outcomes = await asyncio.gather(
+        *(incr_and_get(redis, "k") for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(o, StoreUnavailable) for o in outcomes)
+    await redis.aclose()
+
+
+async def test_a_cancelled_batch_leaves_the_others_their_replies(redis_client: Redis) -> None:
+    first = asyncio.ensure_future(incr_and_get(redis_client, "k"))
+    second = asyncio.ensure_future(incr_and_get(redis_client, "k"))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert await second == (2, "2")  # the cancelled batch's commands ran all the same
+    with pytest.raises(asyncio.CancelledError):
+        await first
