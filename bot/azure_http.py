@@ -11,12 +11,12 @@ client would send them; `httpx.MockTransport` still works in tests.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+import orjson
 
 from bot import errors
 from bot.azure_auth import Auth
@@ -88,9 +88,7 @@ class AzureHttp:
 
     async def post(self, url: httpx.URL, body: dict[str, Any]) -> httpx.Response:
         """POST with retries; returns an open (streamed) 2xx response or raises a mapped error."""
-        content = json.dumps(
-            body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        ).encode()
+        content = orjson.dumps(body)
         retries = 0
         waited = 0.0
         rotated = False

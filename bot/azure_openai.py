@@ -17,11 +17,11 @@ sees the refusal and later calls send the right set first.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import httpx
+import orjson
 from pydantic import SecretStr
 
 from bot import errors
@@ -129,7 +129,7 @@ class AzureOpenAIClient:
         finally:
             await response.aclose()
         try:
-            data = json.loads(raw)
+            data = orjson.loads(raw)
         except ValueError as exc:
             raise errors.AzureUnavailable("Azure returned a body that is not JSON") from exc
         result = result_of(data, deployment, request_id_of(response.headers))

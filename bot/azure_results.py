@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from bot import errors
 from bot.azure_errors import completion_filtered, map_error, request_id_of
@@ -162,7 +163,7 @@ async def read_stream(response: httpx.Response, deployment: str) -> AsyncIterato
 
 def _json_object(data: str) -> dict[str, Any] | None:
     try:
-        chunk = json.loads(data)
+        chunk = orjson.loads(data)
     except ValueError:
         return None
     return chunk if isinstance(chunk, dict) else None

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from bot.chat_types import FileRef
 
 
@@ -44,9 +46,9 @@ class Incoming:
     def to_json(self) -> str:
         """The message as the turn journal keeps it (see `bot.store.journal`). Built by hand:
         `dataclasses.asdict` deep-copies every field, and this runs for every admitted turn."""
-        return json.dumps(
-            {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, ensure_ascii=False
-        )
+        return orjson.dumps(
+            {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        ).decode()
 
     @classmethod
     def from_json(cls, text: str) -> Incoming:

@@ -3,7 +3,7 @@
 Events are taken by `Events`, not by `app.event` listeners, through two doors:
 
 * `Events.direct`, which the HTTP endpoint tries before Bolt: slack_sdk's `SignatureVerifier`
-  (the class Bolt's own check uses), `json.loads`, the team from the envelope as Bolt reads it,
+  (the class Bolt's own check uses), a JSON parse, the team from the envelope as Bolt reads it,
   and the workspace's client and bot user id (`bot.workspaces`: the identity learned with
   `auth.test` at start, or the workspace's installation in OAuth mode). Whatever it does not
   take goes to Bolt unchanged.
@@ -35,11 +35,11 @@ Slack facts this relies on:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import orjson
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -225,7 +225,7 @@ class Events:
         if not signed:
             return None  # Bolt answers it (401)
         try:
-            body = json.loads(raw)
+            body = orjson.loads(raw)
         except ValueError:
             return None
         if not isinstance(body, dict) or _our_event(body) is None:

@@ -20,11 +20,11 @@ is not retried: a retried `chat.postMessage` could post twice.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from typing import Any
 
 import aiohttp
+import orjson
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
@@ -114,7 +114,7 @@ class LeanWebClient(AsyncWebClient):
                 await asyncio.sleep(retry_after(response_headers) + random.random())
                 continue
             try:
-                data = json.loads(raw) if raw else {}
+                data = orjson.loads(raw) if raw else {}
             except ValueError:
                 data = {}  # not Slack's JSON (a proxy's error page): validate() raises
             response = AsyncSlackResponse(
@@ -130,12 +130,12 @@ class LeanWebClient(AsyncWebClient):
             return validated
 
     async def _exchange(
-        self, url: str, body: str, headers: dict[str, str]
+        self, url: str, body: bytes, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
         assert self.session is not None
         async with self.session.post(
             url,
-            data=body.encode(),
+            data=body,
             headers=headers,
             timeout=self._timeout,
             ssl=self.ssl if self.ssl is not None else True,
@@ -145,8 +145,9 @@ class LeanWebClient(AsyncWebClient):
             return response.status, dict(response.headers), raw
 
 
-def _dumps(body: dict[str, Any]) -> str:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+def _dumps(body: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON (orjson: several times faster than `json` for the bodies of every turn)."""
+    return orjson.dumps(body)
 
 
 def retry_after(headers: dict[str, str]) -> float:
