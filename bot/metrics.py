@@ -109,6 +109,10 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128),
         )
         self._known_at_zero()
+        # The children every turn touches, looked up once (`labels()` validates and locks).
+        self._phase = {name: self.phases.labels(name) for name in PHASES}
+        self._tokens = tuple(self.tokens.labels(kind) for kind in KNOWN_LABELS["tokens"])
+        self._outcomes = {value: self.turns.labels(value) for value in KNOWN_LABELS["turns"]}
 
     def _counter(self, name: str, documentation: str, label: str | None = None) -> Counter:
         labels = [label] if label else []
@@ -123,7 +127,13 @@ class Metrics:
 
     def phase(self, name: str, seconds: float) -> None:
         """Observe one phase of a turn (one of `PHASES`)."""
-        self.phases.labels(name).observe(seconds)
+        child = self._phase.get(name)
+        (self.phases.labels(name) if child is None else child).observe(seconds)
+
+    def turn(self, outcome: str) -> None:
+        """Count one turn by its outcome (an `Outcome` value)."""
+        child = self._outcomes.get(outcome)
+        (self.turns.labels(outcome) if child is None else child).inc()
 
     # ClientObserver
     def retried(self, reason: str) -> None:
@@ -137,9 +147,10 @@ class Metrics:
         self.phase("azure_first_token", seconds)
 
     def used(self, usage: Usage) -> None:
-        self.tokens.labels("prompt").inc(usage.prompt_tokens)
-        self.tokens.labels("completion").inc(usage.completion_tokens)
-        self.tokens.labels("total").inc(usage.total_tokens)
+        prompt, completion, total = self._tokens
+        prompt.inc(usage.prompt_tokens)
+        completion.inc(usage.completion_tokens)
+        total.inc(usage.total_tokens)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

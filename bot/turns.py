@@ -221,5 +221,5 @@ class TurnRunner:
     ) -> None:
         await self.admission.leave(admitted, begun, answered=outcome is Outcome.OK)
         turn_log.fields["outcome"] = outcome.value
-        self.metrics.turns.labels(outcome.value).inc()
+        self.metrics.turn(outcome.value)
         log.info("turn %s", turn_log.line())
