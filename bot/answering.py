@@ -6,7 +6,14 @@ off, an empty mention and a user over quota end here with no Azure call (the las
 notice). Otherwise the working signal appears (Slack's status line, or a placeholder message
 where the workspace refuses it: `bot.slack_thread`), the conversation runs under the thread's
 lock (the answer streaming into its message where the channel and api-version allow), and the
-answer is posted or replaces the placeholder, with its usage line. A failure becomes its one sentence in the thread
+answer is posted or replaces the placeholder, with its usage line.
+
+Where the status line worked in the workspace lately and the answer is not streamed, Azure is
+asked while the status is being set instead of after Slack's answer: a Slack round trip less
+before the model starts (under load, the queue behind it too). The answer is still saved and
+posted only once the status is up; if Slack refuses every signal meanwhile, the Azure call is
+cancelled and nothing is saved. Elsewhere the signal comes first, so a channel where Slack
+refuses everything costs no Azure call, and a streamed answer knows where its text goes. A failure becomes its one sentence in the thread
 and saves nothing, so asking again works.
 """
 
@@ -16,7 +23,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from bot.admission import Admission, Begun
@@ -74,28 +81,50 @@ class Answerer:
         declined = await self._decline(msg, begun, thread)
         if declined is not None:
             return declined
+        streaming = self.stream_capable and begun.effective.settings.stream
+        thinking: asyncio.Future[bool] | None = None
         if thread.placeholder is None:
-            if not await thread.show_thinking():
+            if not streaming and thread.status_trusted():
+                thinking = asyncio.ensure_future(self._show_thinking(begun, thread))
+            elif not await self._show_thinking(begun, thread):
                 return Outcome.SLACK_ERROR
-            self._remember_placeholder(begun, thread.placeholder)
+        try:
+            return await self._answer(msg, begun, thread, log, thinking, streaming)
+        finally:
+            if thinking is not None and not thinking.done():
+                # Whatever ended the turn, what it delivers comes after the working signal.
+                await asyncio.wait((thinking,))
+
+    async def _answer(
+        self,
+        msg: Incoming,
+        begun: Begun,
+        thread: SlackThread,
+        log: TurnLog,
+        thinking: asyncio.Future[bool] | None,
+        streaming: bool,
+    ) -> Outcome:
         log.step("placeholder")
         settings = begun.effective.turn_settings()
         settings = replace(
             settings, options=replace(settings.options, user=hashed_user(msg.team, msg.user))
         )
-        streaming = self.stream_capable and begun.effective.settings.stream
         live = None
         if streaming:
             live = thread.live(
                 self.stream_interval, lambda ts: self._remember_placeholder(begun, ts)
             )
         try:
-            answer = await self._converse(msg, begun, settings, thread, live)
+            answer = await self._converse(msg, begun, settings, thread, live, thinking)
+        except _NothingShown:
+            return Outcome.SLACK_ERROR
         except TurnTakenOver:
             return Outcome.TAKEN_OVER  # the replica that took it over answers; nothing to say
         except BotError as exc:
             log.step("model")
             log.fields["error"] = type(exc).__name__
+            if thinking is not None:
+                await asyncio.wait((thinking,))
             await thread.deliver(_failure(exc, settings))
             await self.admission.finish_unanswered(msg, begun.lease)
             return Outcome.for_error(exc)
@@ -143,16 +172,17 @@ class Answerer:
         settings: TurnSettings,
         thread: SlackThread,
         live: LiveMessage | None,
+        thinking: asyncio.Future[bool] | None = None,
     ) -> ThreadReply:
         """The model call under the thread's lock; the answer and its bookkeeping are written in
-        one round trip when it succeeds."""
+        one round trip when it succeeds, and only once the working signal is up (`thinking`)."""
         try:
             waiting = time.perf_counter()
             async with self.store.turn(
                 msg.thread_id, settings.history_turns * 2, msg.ts, begun.lock, begun.lease
             ) as turn:
                 self.metrics.phase("queue_wait", time.perf_counter() - waiting)
-                answer = await self.threads.answer(
+                asking = self.threads.answer(
                     thread.client,
                     turn,
                     msg,
@@ -160,12 +190,20 @@ class Answerer:
                     vision=begun.effective.settings.vision,
                     on_delta=live.on_delta if live else None,
                 )
+                answer = await (asking if thinking is None else _while(thinking, asking))
                 self.admission.queue_answered(turn.commit, msg, answer.reply.usage)
             return answer
         finally:
             if live is not None:
                 # A progress update in flight must land before the final message does.
                 await live.settle()
+
+    async def _show_thinking(self, begun: Begun, thread: SlackThread) -> bool:
+        """The working signal (`SlackThread.show_thinking`), its placeholder kept with the turn."""
+        if not await thread.show_thinking():
+            return False
+        self._remember_placeholder(begun, thread.placeholder)
+        return True
 
     def _remember_placeholder(self, begun: Begun, ts: str | None) -> None:
         """Keep the placeholder's ts (or a streamed answer's first message's) with the turn, in
@@ -196,6 +234,29 @@ class Answerer:
         messages = render_answer(reply.text, reply.usage, reply.result.deployment, notes)
         messages[-1] = with_feedback(messages[-1], reply.result.deployment)  # 👍/👎 on the last
         return messages
+
+
+class _NothingShown(Exception):
+    """Slack refused the status line and the placeholder while Azure was asked: the answer
+    could not be shown, so it is not saved either."""
+
+
+async def _while(thinking: asyncio.Future[bool], asking: Awaitable[ThreadReply]) -> ThreadReply:
+    """The model's answer, asked while the working signal is set; abandoned (the call cancelled)
+    as soon as Slack has refused every signal, since the answer could not be posted either."""
+    answer = asyncio.ensure_future(asking)
+    try:
+        await asyncio.wait((thinking, answer), return_when=asyncio.FIRST_COMPLETED)
+        if thinking.done() and not thinking.result():
+            raise _NothingShown
+        reply = await answer
+        if not await thinking:
+            raise _NothingShown
+        return reply
+    finally:
+        if not answer.done():
+            answer.cancel()
+            await asyncio.wait((answer,))
 
 
 def _failure(exc: BotError, settings: TurnSettings) -> list[SlackMessage]:

@@ -70,6 +70,12 @@ class SlackThread:
         self.placeholder = await self.post(notice(THINKING))
         return self.placeholder is not None
 
+    def status_trusted(self) -> bool:
+        """Whether the status line worked in this workspace lately: the turn may then ask Azure
+        while it is set (`bot.answering`); elsewhere the signal comes first, so that a channel
+        where Slack refuses everything costs no Azure call."""
+        return self.status is not None and self.status.works_in(self.team)
+
     def live(self, interval: float, on_created: Callable[[str], None]) -> LiveMessage:
         """A message that grows while the answer streams in: the placeholder, or (under a
         status line) a reply of its own, posted with the first text; then it stands for the

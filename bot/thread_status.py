@@ -42,6 +42,8 @@ log = logging.getLogger("bot.turn")
 
 STATUS = "is thinking…"
 REFUSAL_TTL_SECONDS = 86_400
+TRUSTED_SECONDS = 600.0
+"""How long an accepted status vouches for the next ones in its workspace (`works_in`)."""
 NOT_ABOUT_THE_WORKSPACE = TRANSIENT_ERRORS | frozenset(
     {
         "channel_not_found",
@@ -85,6 +87,14 @@ class ThreadStatus:
         self.clock = clock
         self._known: dict[str, tuple[float, bool]] = {}
         """team → (when read, refused)."""
+        self._accepted: dict[str, float] = {}
+        """team → when Slack last accepted a status there (this process)."""
+
+    def works_in(self, team: str) -> bool:
+        """Whether Slack accepted a status in this workspace lately (within `TRUSTED_SECONDS`),
+        so a turn may ask Azure while the status is still being set (`bot.answering`)."""
+        accepted = self._accepted.get(team)
+        return accepted is not None and self.clock() - accepted < TRUSTED_SECONDS
 
     async def show(self, client: AsyncWebClient, team: str, channel: str, thread_ts: str) -> bool:
         """Set the status under the thread; False when Slack refused it (now or earlier in this
@@ -104,9 +114,11 @@ class ThreadStatus:
                 exc.response.get("error"),
                 "; remembered for the workspace, placeholders from now on" if refusal else "",
             )
+            self._accepted.pop(team, None)
             if refusal is not None:
                 await self._remember(team, refusal)
             return False
+        self._accepted[team] = self.clock()
         return True
 
     async def clear(self, client: AsyncWebClient, channel: str, thread_ts: str) -> None:

@@ -34,6 +34,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextvars
 import itertools
@@ -207,6 +208,8 @@ class FakeSlack:
         self._faults: dict[str, list[SlackFault]] = {}
         self.refusals: dict[str, str] = {}
         """method → the error it always answers (`refuse()`)."""
+        self.delays: dict[str, float] = {}
+        """method → seconds each call waits before it is answered (`delay()`)."""
         self.statuses: dict[tuple[str, str], str] = {}
         """(channel, thread_ts) → the status line shown under that thread ("" = none)."""
         self.suggested: dict[tuple[str, str], list[dict[str, str]]] = {}
@@ -243,6 +246,7 @@ class FakeSlack:
             self.messages.clear()
             self._faults.clear()
             self.refusals.clear()
+            self.delays.clear()
             self.statuses.clear()
             self.suggested.clear()
             self.titles.clear()
@@ -368,6 +372,11 @@ class FakeSlack:
         with self._lock:
             self._faults.setdefault(method, []).extend(faults)
 
+    def delay(self, method: str, seconds: float) -> None:
+        """Answer every call of `method` only after `seconds` (a slow Slack) until `clear()`."""
+        with self._lock:
+            self.delays[method] = seconds
+
     def refuse(self, method: str, error: str) -> None:
         """Answer every call of `method` with `{"ok": false, "error": error}` until `clear()`."""
         with self._lock:
@@ -402,6 +411,9 @@ class FakeSlack:
         with self._lock:
             self.calls.append(call)
             fault = self._faults.get(method, []).pop(0) if self._faults.get(method) else None
+            delay = self.delays.get(method, 0.0)
+        if delay:
+            await asyncio.sleep(delay)
         if fault is not None:
             if fault.status == 429:
                 return web.json_response(

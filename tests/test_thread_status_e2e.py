@@ -130,3 +130,61 @@ def test_refusal_of_remembers_only_what_is_about_the_workspace() -> None:
         assert refusal_of(_error(passing)) is None, passing
     assert refusal_of(_error("ratelimited", 429)) is None
     assert refusal_of(_error("", 503)) is None
+
+
+@pytest.fixture(scope="module")
+def unstreamed_bot(
+    fake_azure: FakeAzure, fake_slack: FakeSlack, redis_server: RedisServer
+) -> Iterator[BotProcess]:
+    """A bot whose answers are not streamed (a streamed answer's first text needs to know
+    whether a placeholder was posted, so it waits for the working signal)."""
+    env = bot_env(fake_azure, fake_slack, redis_server.url, BOT_STREAM="false")
+    proc = BotProcess(env).wait_ready()
+    yield proc
+    proc.stop()
+
+
+def test_where_the_status_works_azure_is_asked_while_it_is_set(
+    unstreamed_bot: BotProcess, slack: FakeSlack, azure: FakeAzure
+) -> None:
+    """Once the status line worked in a workspace, a turn asks Azure without waiting for
+    Slack's answer to setStatus (a round trip less before the model starts), and still posts
+    the answer only after the status is up."""
+    bot = unstreamed_bot
+    warm = ask(bot, "CSTAT5", "TOVERLAP1", "first")
+    final_thread(slack, "CSTAT5", warm["ts"])
+    slack.delay("assistant.threads.setStatus", 1.0)
+    event = ask(bot, "CSTAT5", "TOVERLAP1", "second")
+    (reply,) = final_thread(slack, "CSTAT5", event["ts"])
+    assert message_text(reply) == "Answer to: Pat: second"
+    status = slack.calls_to("assistant.threads.setStatus")[-1]
+    assert status.args["thread_ts"] == event["ts"]
+    (call,) = [c for c in azure.completions if "second" in json.dumps(c.body)]
+    assert call.started < status.at + 0.9  # asked while Slack was still setting the status
+    post = [c for c in slack.calls_to("chat.postMessage") if c.args["thread_ts"] == event["ts"]]
+    assert post[0].at >= status.at + 1.0  # answered once the status was up
+
+
+def test_an_answer_that_cannot_be_shown_is_abandoned_and_not_saved(
+    unstreamed_bot: BotProcess, slack: FakeSlack, azure: FakeAzure, redis_server: RedisServer
+) -> None:
+    """Asked while the status is set, then Slack refuses the status and the placeholder: the
+    Azure call is abandoned at once (no waiting for an answer nobody can see) and the turn
+    saves nothing."""
+    bot = unstreamed_bot
+    warm = ask(bot, "CSTAT6", "TOVERLAP2", "first")
+    final_thread(slack, "CSTAT6", warm["ts"])
+    before = turns(bot)
+    azure.first_token_delay = 5.0
+    slack.delay("assistant.threads.setStatus", 0.3)
+    slack.fail("assistant.threads.setStatus", SlackFault(error="channel_not_found"))
+    slack.fail("chat.postMessage", SlackFault(error="channel_not_found"))
+    event = ask(bot, "CSTAT6", "TOVERLAP2", "lost")
+    wait_for_turns(bot, before, slack_error=1, timeout=3.0)
+    assert any("lost" in json.dumps(c.body) for c in azure.completions)
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        thread = f"TOVERLAP2:CSTAT6:{event['ts']}"
+        assert client.hlen(Keys().messages(thread)) == 0
+    finally:
+        client.close()
