@@ -1,10 +1,11 @@
 """One POST to Azure OpenAI with bounded retries: what comes back is an open 2xx response or an
 error of the tree.
 
-It sends through the transport (`handle_async_request`) rather than an `httpx.AsyncClient`: the
-client layer's cookie jar, auth flow, redirect loop and URL merging cost about half of the CPU of
-each call in the benchmark's profile, and a call to Azure needs none of them (no cookies, no
-redirects, auth is one header). Timeouts travel in the request's `timeout` extension, as the
+It sends through the transport rather than an `httpx.AsyncClient`: the client layer's cookie
+jar, auth flow, redirect loop and URL merging cost about half of the CPU of each call in the
+benchmark's profile, and a call to Azure needs none of them (no cookies, no redirects, auth is one
+header). On the bot's own transport it uses its direct POST (`bot.azure_transport`); on any other
+(`httpx.MockTransport` in tests) `handle_async_request`. Timeouts travel in the request's `timeout` extension, as the
 client would send them; `httpx.MockTransport` still works in tests.
 """
 
@@ -21,6 +22,7 @@ import orjson
 from bot import errors
 from bot.azure_auth import Auth
 from bot.azure_errors import map_error
+from bot.azure_transport import AzureTransport
 from bot.retry import RetryPolicy, is_retryable_status, server_delay
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
@@ -111,15 +113,19 @@ class AzureHttp:
             waited += delay
 
     async def _attempt(self, url: httpx.URL, content: bytes) -> httpx.Response | _Failure:
-        request = httpx.Request(
-            "POST",
-            url,
-            content=content,
-            headers={**_BASE_HEADERS, **await self.auth.header()},
-            extensions={"timeout": self._timeout},
-        )
+        headers = {**_BASE_HEADERS, **await self.auth.header()}
         try:
-            response = await self._transport.handle_async_request(request)
+            if isinstance(self._transport, AzureTransport):
+                response = await self._transport.post(str(url), content, headers, self._timeout)
+            else:
+                request = httpx.Request(
+                    "POST",
+                    url,
+                    content=content,
+                    headers=headers,
+                    extensions={"timeout": self._timeout},
+                )
+                response = await self._transport.handle_async_request(request)
         except httpx.TimeoutException as exc:
             return _Failure(errors.AzureUnavailable(f"timed out: {type(exc).__name__}"), "timeout")
         except httpx.TransportError as exc:

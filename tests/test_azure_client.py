@@ -162,6 +162,24 @@ async def test_client_read_timeout_is_enforced_through_the_transport(
     assert time.monotonic() - started < 5  # the fake holds the request for 10 s
 
 
+async def test_client_refused_connection_through_the_transport(
+    transport: httpx.AsyncBaseTransport,
+) -> None:
+    """Nothing listening: the transport's direct POST raises an httpx transport error (which
+    httpx-aiohttp's mapping calls a ConnectTimeout), which the client retries and then reports
+    as AzureUnavailable."""
+    client = AzureOpenAIClient(
+        transport,
+        endpoint="http://127.0.0.1:1",
+        deployment="gpt-35-turbo",
+        api_version="2024-10-21",
+        api_key=SecretStr("k"),
+        retry=RetryPolicy(max_retries=1, base_delay=0.01),
+    )
+    with pytest.raises(errors.AzureUnavailable, match="ConnectTimeout"):
+        await client.complete(MESSAGES, ChatOptions())
+
+
 async def test_client_maps_bad_key(azure: FakeAzure, transport: httpx.AsyncBaseTransport) -> None:
     """A wrong key gives AuthenticationFailed, whose message never contains the key."""
     with pytest.raises(errors.AuthenticationFailed) as info:
