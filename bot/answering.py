@@ -8,12 +8,13 @@ where the workspace refuses it: `bot.slack_thread`), the conversation runs under
 lock (the answer streaming into its message where the channel and api-version allow), and the
 answer is posted or replaces the placeholder, with its usage line.
 
-Where the status line worked in the workspace lately and the answer is not streamed, Azure is
-asked while the status is being set instead of after Slack's answer: a Slack round trip less
-before the model starts (under load, the queue behind it too). The answer is still saved and
-posted only once the status is up; if Slack refuses every signal meanwhile, the Azure call is
-cancelled and nothing is saved. Elsewhere the signal comes first, so a channel where Slack
-refuses everything costs no Azure call, and a streamed answer knows where its text goes. A failure becomes its one sentence in the thread
+Where the status line worked in the workspace lately, Azure is asked while the status is being
+set instead of after Slack's answer: a Slack round trip less before the model starts (under
+load, the queue behind it too). The answer is still saved and posted, and a streamed answer's
+first text shown, only once the status is up (in the placeholder, if Slack refused the status and
+one was posted); if Slack refuses every signal meanwhile, the Azure call is cancelled and nothing
+is saved. Elsewhere the signal comes first, so a channel where Slack refuses everything costs no
+Azure call. A failure becomes its one sentence in the thread
 and saves nothing, so asking again works.
 """
 
@@ -84,7 +85,7 @@ class Answerer:
         streaming = self.stream_capable and begun.effective.settings.stream
         thinking: asyncio.Future[bool] | None = None
         if thread.placeholder is None:
-            if not streaming and thread.status_trusted():
+            if thread.status_trusted():
                 thinking = asyncio.ensure_future(self._show_thinking(begun, thread))
             elif not await self._show_thinking(begun, thread):
                 return Outcome.SLACK_ERROR
@@ -112,7 +113,7 @@ class Answerer:
         live = None
         if streaming:
             live = thread.live(
-                self.stream_interval, lambda ts: self._remember_placeholder(begun, ts)
+                self.stream_interval, lambda ts: self._remember_placeholder(begun, ts), thinking
             )
         try:
             answer = await self._converse(msg, begun, settings, thread, live, thinking)

@@ -44,6 +44,8 @@ class LiveMessage:
         interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         on_created: Callable[[str], None] | None = None,
+        signal: asyncio.Future[bool] | None = None,
+        placeholder: Callable[[], str | None] | None = None,
     ) -> None:
         self.client = client
         self.channel = channel
@@ -58,6 +60,12 @@ class LiveMessage:
         self._shown = ""
         self._last = -1e9
         self._task: asyncio.Task[None] | None = None
+        self._signal = signal
+        """The working signal still being set when the stream began: the first text waits for
+        it, then grows in its placeholder (`placeholder()`) if one was posted, and nothing is
+        shown if Slack refused every signal."""
+        self._placeholder = placeholder
+        self._refused = False
 
     async def on_delta(self, piece: str) -> None:
         """Conversation's delta callback: never waits for Slack."""
@@ -66,7 +74,20 @@ class LiveMessage:
         if idle and self.clock() - self._last >= self.interval:
             self._task = asyncio.ensure_future(self._show())
 
+    async def _after_signal(self) -> bool:
+        """Wait for the working signal (once); False when nothing may be shown."""
+        if self._signal is not None:
+            signal, self._signal = self._signal, None
+            await asyncio.wait((signal,))
+            shown = not signal.cancelled() and signal.exception() is None and signal.result()
+            self._refused = not shown
+            if shown and self.ts is None and self._placeholder is not None:
+                self.ts = self._placeholder()
+        return not self._refused
+
     async def _show(self) -> None:
+        if not await self._after_signal():
+            return
         text = self.text
         if text == self._shown or not text.strip():
             return

@@ -18,6 +18,7 @@ Slack calls go through the injected client; a refused call (`SlackApiError`: `ch
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -76,10 +77,16 @@ class SlackThread:
         where Slack refuses everything costs no Azure call."""
         return self.status is not None and self.status.works_in(self.team)
 
-    def live(self, interval: float, on_created: Callable[[str], None]) -> LiveMessage:
+    def live(
+        self,
+        interval: float,
+        on_created: Callable[[str], None],
+        signal: asyncio.Future[bool] | None = None,
+    ) -> LiveMessage:
         """A message that grows while the answer streams in: the placeholder, or (under a
         status line) a reply of its own, posted with the first text; then it stands for the
-        answer, and `on_created` gets its ts (kept with the turn for a takeover)."""
+        answer, and `on_created` gets its ts (kept with the turn for a takeover). With `signal`
+        (`show_thinking` still running), the first text waits for it."""
 
         def adopt(ts: str) -> None:
             self.placeholder = ts
@@ -92,6 +99,8 @@ class SlackThread:
             thread_ts=self.thread_ts,
             interval=interval,
             on_created=adopt,
+            signal=signal,
+            placeholder=lambda: self.placeholder,
         )
 
     async def say(self, message: SlackMessage) -> bool:

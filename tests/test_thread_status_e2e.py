@@ -188,3 +188,22 @@ def test_an_answer_that_cannot_be_shown_is_abandoned_and_not_saved(
         assert client.hlen(Keys().messages(thread)) == 0
     finally:
         client.close()
+
+
+def test_a_streamed_answer_asked_while_the_status_is_set_shows_its_text_after_it(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure
+) -> None:
+    """Streaming, in a workspace where the status worked: Azure is asked at once, and the
+    first streamed text (a reply of its own) is posted only once the status is up."""
+    warm = ask(bot, "CSTAT7", "TOVERLAP3", "first")
+    final_thread(slack, "CSTAT7", warm["ts"])
+    slack.delay("assistant.threads.setStatus", 1.0)
+    event = ask(bot, "CSTAT7", "TOVERLAP3", "streamed")
+    (reply,) = final_thread(slack, "CSTAT7", event["ts"])
+    assert message_text(reply) == "Answer to: Pat: streamed"
+    status = slack.calls_to("assistant.threads.setStatus")[-1]
+    (call,) = [c for c in azure.completions if "streamed" in json.dumps(c.body)]
+    assert call.body.get("stream") is True
+    assert call.started < status.at + 0.9
+    posts = [c for c in slack.calls_to("chat.postMessage") if c.args["thread_ts"] == event["ts"]]
+    assert len(posts) == 1 and posts[0].at >= status.at + 1.0
