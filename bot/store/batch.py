@@ -98,31 +98,32 @@ class _Sender:
 
     def __init__(self, pipeline: Callable[[], Pipeline]) -> None:
         self._pipeline = pipeline
-        self._waiting: list[tuple[list[Command], asyncio.Future[list[Any]]]] = []
-        self._commands = 0
+        self._open: list[tuple[list[Command], asyncio.Future[list[Any]]]] | None = None
+        """The group batches join now; its task sends it in the next pass of the loop."""
+        self._open_commands = 0
         self._running: set[asyncio.Task[None]] = set()
 
     def send(self, commands: list[Command]) -> asyncio.Future[list[Any]]:
         """The replies to `commands` (errors as exception objects), once their group has run."""
         loop = asyncio.get_running_loop()
         replies: asyncio.Future[list[Any]] = loop.create_future()
-        if not self._waiting:
-            loop.call_soon(self._flush)
-        self._waiting.append((commands, replies))
-        self._commands += len(commands)
-        if self._commands >= MAX_GROUPED_COMMANDS:
-            self._flush()
+        group = self._open
+        if group is None:
+            group = self._open = []
+            self._open_commands = 0
+            task = loop.create_task(self._execute(group))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        group.append((commands, replies))
+        self._open_commands += len(commands)
+        if self._open_commands >= MAX_GROUPED_COMMANDS:
+            self._open = None  # full: the next batch opens a group of its own
         return replies
 
-    def _flush(self) -> None:
-        if not self._waiting:
-            return
-        group, self._waiting, self._commands = self._waiting, [], 0
-        task = asyncio.ensure_future(self._execute(group))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-
     async def _execute(self, group: list[tuple[list[Command], asyncio.Future[list[Any]]]]) -> None:
+        # A task's first step runs in the next pass of the event loop: the group is complete.
+        if self._open is group:
+            self._open = None
         pipe = self._pipeline()
         for commands, _ in group:
             pipe.command_stack.extend(commands)
