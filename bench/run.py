@@ -13,8 +13,9 @@ fake Slack, a Redis proxy counting round trips), the bot (`python -m bot serve`)
             gives one CPU ratio and the report shows their median
 * followup: the same again, each mention now a reply in a thread the rate level started (its
             history is read, and the reply queues in its thread: the bot's most expensive turn)
-* inflight: bursts of N turns sent as fast as the server acks them (1,000 in flight), two per
-            target in the order bot, baseline, baseline, bot
+* inflight: bursts of N turns sent as fast as the server acks them (1,000 in flight), in pairs
+            alternating which target goes first (bot, baseline, baseline, bot, bot,
+            baseline); each pair gives one throughput ratio and the report shows their median
 * stream:   the bot with streaming on, for the time to first visible text
 
 and reports ack latency, bot overhead per turn (reply at Slack − event sent − Azure's time),
@@ -142,6 +143,8 @@ class Level:
     """CPU ms per turn in each interleaved round (rate level only)."""
     cpu_ratio_rounds: list[float] = field(default_factory=list)
     """Bot ÷ baseline CPU per turn in each interleaved round (rate level only)."""
+    throughput_ratio_rounds: list[float] = field(default_factory=list)
+    """Bot ÷ baseline throughput in each pair of bursts (inflight level only)."""
 
 
 class Target:
@@ -444,6 +447,7 @@ def print_report(levels: list[Level], args: argparse.Namespace) -> None:
                 k: lv.figures[k] / b[k]
                 for k in (
                     "cpu_ms_per_turn",
+                    "throughput_turns_s",
                     "ack_p99_ms",
                     "overhead_p50_ms",
                     "peak_rss_mb",
@@ -461,6 +465,10 @@ def print_report(levels: list[Level], args: argparse.Namespace) -> None:
                     f"  {lv.name}: cpu ms per turn per round, bot/baseline: "
                     + ", ".join(f"{a:.2f}/{b:.2f}" for a, b in pairs)
                 )
+            if lv.throughput_ratio_rounds:
+                rounds = ", ".join(f"{r:.0%}" for r in lv.throughput_ratio_rounds)
+                median = pct(lv.throughput_ratio_rounds, 50)
+                print(f"  {lv.name}: throughput per pair of bursts {rounds}; median {median:.0%}")
 
 
 async def rate_level(
@@ -504,14 +512,22 @@ async def inflight_level(
     base: Target,
     args: argparse.Namespace,
 ) -> list[Level]:
-    """Two bursts of `--inflight` turns per target, in the order bot, baseline, baseline, bot;
-    figures pooled over both (one burst is too short to average out a shared machine)."""
+    """`--inflight-rounds` pairs of bursts of `--inflight` turns, alternating which target goes
+    first (bot, baseline, baseline, bot, bot, baseline, …); figures pooled over every burst (one
+    burst is too short to average out a shared machine), plus each pair's throughput ratio."""
     batches: dict[str, list[Batch]] = {"bot": [], "baseline": []}
-    for target in (bot, base, base, bot):
-        batches[target.kind].append(
-            await runner.batch(target, session, rate=None, count=args.inflight, stream=False)
-        )
-    return [level_of("inflight", kind, batches[kind]) for kind in ("bot", "baseline")]
+    for i in range(args.inflight_rounds):
+        for target in (bot, base) if i % 2 == 0 else (base, bot):
+            batches[target.kind].append(
+                await runner.batch(target, session, rate=None, count=args.inflight, stream=False)
+            )
+    levels = [level_of("inflight", kind, batches[kind]) for kind in ("bot", "baseline")]
+    levels[0].throughput_ratio_rounds = [
+        (a.count / a.answering_seconds) / (b.count / b.answering_seconds)
+        for a, b in zip(batches["bot"], batches["baseline"], strict=True)
+        if a.answering_seconds > 0 and b.answering_seconds > 0
+    ]
+    return levels
 
 
 async def main_async(args: argparse.Namespace) -> list[Level]:
@@ -595,6 +611,9 @@ def main() -> None:
     )
     parser.add_argument("--inflight", type=int, default=1000, help="turns in the burst level")
     parser.add_argument(
+        "--inflight-rounds", type=int, default=3, help="pairs of bursts in the burst level"
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -612,7 +631,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.rate, args.seconds, args.inflight, args.stream_turns, args.latency = 10, 1, 20, 10, 0.2
-        args.rounds = 2
+        args.rounds = args.inflight_rounds = 2
     levels = asyncio.run(main_async(args))
     print_report(levels, args)
     out = Path(args.out)
