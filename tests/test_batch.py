@@ -12,7 +12,7 @@ from redis.asyncio.client import Pipeline
 
 from bot.errors import StoreUnavailable
 from bot.store import Batch
-from bot.store.batch import MAX_GROUPED_COMMANDS
+from bot.store.batch import MAX_GROUPED_COMMANDS, MAX_PIPELINES_IN_FLIGHT
 
 
 @pytest.fixture
@@ -39,11 +39,15 @@ async def incr_and_get(redis: Redis, key: str) -> tuple[int, str | None]:
     return counted.value, read.value
 
 
-async def test_batches_run_together_are_one_pipeline_each_reading_its_own_replies(
+async def test_batches_that_wait_go_as_one_pipeline_each_reading_its_own_replies(
     redis_client: Redis, executions: list[int]
 ) -> None:
+    """The first batches go at once (each its own pipeline); the rest wait for one of them to
+    come back and then go together."""
     results = await asyncio.gather(*(incr_and_get(redis_client, f"k{i % 5}") for i in range(50)))
-    assert executions == [100]
+    assert sorted(executions)[:MAX_PIPELINES_IN_FLIGHT] == [2] * MAX_PIPELINES_IN_FLIGHT
+    assert sum(executions) == 100
+    assert len(executions) <= MAX_PIPELINES_IN_FLIGHT + 2  # 46 waiting batches, 1-2 pipelines
     by_key: dict[str, list[int]] = {}
     for i, (count, read) in enumerate(results):
         by_key.setdefault(f"k{i % 5}", []).append(count)
@@ -98,11 +102,20 @@ async def test_an_unreachable_redis_fails_every_batch_of_the_group() -> None:
     await redis.aclose()
 
 
-async def test_a_cancelled_batch_leaves_the_others_their_replies(redis_client: Redis) -> None:
-    first = asyncio.ensure_future(incr_and_get(redis_client, "k"))
-    second = asyncio.ensure_future(incr_and_get(redis_client, "k"))
+async def test_a_cancelled_waiting_batch_leaves_the_others_their_replies(
+    redis_client: Redis,
+) -> None:
+    going = [
+        asyncio.ensure_future(incr_and_get(redis_client, "k"))
+        for _ in range(MAX_PIPELINES_IN_FLIGHT)
+    ]
+    waiting = asyncio.ensure_future(incr_and_get(redis_client, "w"))
+    after = asyncio.ensure_future(incr_and_get(redis_client, "k"))
     await asyncio.sleep(0)
-    first.cancel()
-    assert await second == (2, "2")  # the cancelled batch's commands ran all the same
+    waiting.cancel()
+    results = await asyncio.gather(*going, after)
+    assert sorted(count for count, _ in results) == list(range(1, MAX_PIPELINES_IN_FLIGHT + 2))
     with pytest.raises(asyncio.CancelledError):
-        await first
+        await waiting
+    last = MAX_PIPELINES_IN_FLIGHT + 2
+    assert await incr_and_get(redis_client, "k") == (last, str(last))

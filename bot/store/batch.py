@@ -8,20 +8,22 @@ step's typed answer; nobody reads a pipeline's replies by position.
 Under load, hundreds of turns each run a batch at about the same moment. Each pipeline costs the
 client a fixed price whatever its size (a pooled connection taken and given back, a write, the
 reply loop, timeouts), which the benchmark's profile put at about a fifth of the bot's CPU with
-1,000 turns in flight. So batches run in the same pass of the event loop are sent as one
-pipeline (`_Sender`): up to `MAX_GROUPED_COMMANDS` commands on one connection, each batch's
-replies handed back to it, in order. Nothing waits to fill a group: the group is sent at the end
-of the pass in which its first batch ran, so a lone batch costs one `call_soon` more than before.
-Grouping changes no command's meaning (the pipelines were never MULTI/EXEC; each step's atomicity
-is its own script's), and an error in one batch's reply is raised to that batch only. On Redis
-Cluster each batch is its own cluster pipeline, as before (the cluster client splits a pipeline
-by node itself).
+1,000 turns in flight. So batches share pipelines when they would otherwise queue (`_Sender`):
+up to `MAX_PIPELINES_IN_FLIGHT` go at once, each on its own, so a lone batch waits for nothing;
+the batches that come while those are out wait, and when one comes back they go together, up to
+`MAX_GROUPED_COMMANDS` commands per pipeline, each batch handed its own replies, in order. The
+busier the bot, the longer a round trip takes and the more batches share the next one.
+Grouping changes no command's meaning (the pipelines were never MULTI/EXEC; each step's
+atomicity is its own script's), and an error in one batch's reply is raised to that batch only.
+On Redis Cluster each batch is its own cluster pipeline, as before (the cluster client splits a
+pipeline by node itself).
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -32,6 +34,8 @@ from bot.errors import redis_unavailable
 
 MAX_GROUPED_COMMANDS = 200
 """Commands per grouped pipeline: bounds one write and the replies one batch may wait behind."""
+MAX_PIPELINES_IN_FLIGHT = 4
+"""Pipelines sent at once per client before batches wait to go together."""
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -93,42 +97,58 @@ Command = tuple[tuple[Any, ...], Mapping[str, Any]]
 """A queued command as redis-py's `Pipeline.command_stack` holds it: (args, options)."""
 
 
+Waiter = tuple[list[Command], asyncio.Future[list[Any]]]
+
+
 class _Sender:
-    """Sends the batches run on one client in one pass of the event loop as one pipeline."""
+    """Sends batches on one client: at once while fewer than `MAX_PIPELINES_IN_FLIGHT` are in
+    flight, else together with the others that wait, as one pipeline, when one comes back."""
 
     def __init__(self, pipeline: Callable[[], Pipeline]) -> None:
         self._pipeline = pipeline
-        self._open: list[tuple[list[Command], asyncio.Future[list[Any]]]] | None = None
-        """The group batches join now; its task sends it in the next pass of the loop."""
-        self._open_commands = 0
+        self._in_flight = 0
+        self._waiting: deque[Waiter] = deque()
         self._running: set[asyncio.Task[None]] = set()
 
-    def send(self, commands: list[Command]) -> asyncio.Future[list[Any]]:
-        """The replies to `commands` (errors as exception objects), once their group has run."""
-        loop = asyncio.get_running_loop()
-        replies: asyncio.Future[list[Any]] = loop.create_future()
-        group = self._open
-        if group is None:
-            group = self._open = []
-            self._open_commands = 0
-            task = loop.create_task(self._execute(group))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-        group.append((commands, replies))
-        self._open_commands += len(commands)
-        if self._open_commands >= MAX_GROUPED_COMMANDS:
-            self._open = None  # full: the next batch opens a group of its own
+    async def send(self, commands: list[Command]) -> list[Any]:
+        """The replies to `commands` (errors as exception objects)."""
+        if self._in_flight < MAX_PIPELINES_IN_FLIGHT and not self._waiting:
+            self._in_flight += 1
+            try:
+                return await self._execute(commands)
+            finally:
+                self._done()
+        replies: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((commands, replies))
+        return await replies
+
+    async def _execute(self, commands: list[Command]) -> list[Any]:
+        pipe = self._pipeline()
+        pipe.command_stack.extend(commands)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
         return replies
 
-    async def _execute(self, group: list[tuple[list[Command], asyncio.Future[list[Any]]]]) -> None:
-        # A task's first step runs in the next pass of the event loop: the group is complete.
-        if self._open is group:
-            self._open = None
-        pipe = self._pipeline()
-        for commands, _ in group:
-            pipe.command_stack.extend(commands)
+    def _done(self) -> None:
+        """A pipeline came back: the batches waiting go, as groups of at most
+        `MAX_GROUPED_COMMANDS` commands, while there is room in flight."""
+        self._in_flight -= 1
+        while self._waiting and self._in_flight < MAX_PIPELINES_IN_FLIGHT:
+            group: list[Waiter] = []
+            size = 0
+            while self._waiting and (
+                not group or size + len(self._waiting[0][0]) <= MAX_GROUPED_COMMANDS
+            ):
+                waiter = self._waiting.popleft()
+                group.append(waiter)
+                size += len(waiter[0])
+            self._in_flight += 1
+            task = asyncio.ensure_future(self._send_group(group))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _send_group(self, group: list[Waiter]) -> None:
         try:
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await self._execute([c for commands, _ in group for c in commands])
         except asyncio.CancelledError:
             for _, waiter in group:
                 waiter.cancel()
@@ -138,6 +158,8 @@ class _Sender:
                 if not waiter.done():
                     waiter.set_exception(exc)
             return
+        finally:
+            self._done()
         start = 0
         for commands, waiter in group:
             stop = start + len(commands)
@@ -154,6 +176,14 @@ def _sender_of(pipe: Pipeline) -> _Sender:
     pool = pipe.connection_pool
     sender = _senders.get(pool)
     if sender is None:
-        kind, callbacks = type(pipe), pipe.response_callbacks
-        sender = _senders[pool] = _Sender(lambda: kind(pool, callbacks, False, None))
+        # The sender holds its pool weakly: a value that held its key would keep both forever.
+        kind, callbacks, held = type(pipe), pipe.response_callbacks, weakref.ref(pool)
+
+        def pipeline() -> Pipeline:
+            live = held()
+            if live is None:
+                raise RuntimeError("the Redis client is gone")  # a store error, like any other
+            return kind(live, callbacks, False, None)
+
+        sender = _senders[pool] = _Sender(pipeline)
     return sender
