@@ -8,14 +8,13 @@ where the workspace refuses it: `bot.slack_thread`), the conversation runs under
 lock (the answer streaming into its message where the channel and api-version allow), and the
 answer is posted or replaces the placeholder, with its usage line.
 
-Where the status line worked in the workspace lately, Azure is asked while the status is being
-set instead of after Slack's answer: a Slack round trip less before the model starts (under
-load, the queue behind it too). The answer is still saved and posted, and a streamed answer's
-first text shown, only once the status is up (in the placeholder, if Slack refused the status and
-one was posted); if Slack refuses every signal meanwhile, the Azure call is cancelled and nothing
-is saved. Elsewhere the signal comes first, so a channel where Slack refuses everything costs no
-Azure call. A failure becomes its one sentence in the thread
-and saves nothing, so asking again works.
+Where the status line worked in the workspace lately, Azure is asked while the signal is being
+set instead of after Slack's answer: a Slack round trip less before the model starts (under load,
+the queue behind it too). `bot.working_signal` keeps the thread in order around it (nothing is
+shown before a signal that was sent; a signal not sent yet when the answer is ready is dropped;
+signals wait for a free slot under a burst; if Slack refuses every signal, the Azure call is
+cancelled and nothing is saved). Elsewhere the signal comes first, so a channel where Slack
+refuses everything costs no Azure call.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 
 from bot.admission import Admission, Begun
@@ -40,6 +39,7 @@ from bot.slack_thread import SlackThread
 from bot.store import ThreadStore
 from bot.thread_turn import ThreadAnswerer, ThreadReply
 from bot.usage import human_duration, seconds_until_reset
+from bot.working_signal import SIGNALS_IN_FLIGHT, BackgroundSignal, NothingShown
 
 EMPTY_MENTION = (
     "Hi! Ask me anything in this thread, e.g. `@me why does my build fail?`. "
@@ -74,6 +74,8 @@ class Answerer:
         self.stream_capable = stream_capable
         self.stream_interval = stream_interval
         self._background: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(SIGNALS_IN_FLIGHT)
+        """Working signals sent at once (`bot.working_signal`)."""
 
     async def respond(
         self, msg: Incoming, begun: Begun, thread: SlackThread, log: TurnLog
@@ -83,18 +85,18 @@ class Answerer:
         if declined is not None:
             return declined
         streaming = self.stream_capable and begun.effective.settings.stream
-        thinking: asyncio.Future[bool] | None = None
+        thinking: BackgroundSignal | None = None
         if thread.placeholder is None:
             if thread.status_trusted():
-                thinking = asyncio.ensure_future(self._show_thinking(begun, thread))
+                thinking = BackgroundSignal(lambda: self._show_thinking(begun, thread), self._slots)
             elif not await self._show_thinking(begun, thread):
                 return Outcome.SLACK_ERROR
         try:
             return await self._answer(msg, begun, thread, log, thinking, streaming)
         finally:
-            if thinking is not None and not thinking.done():
+            if thinking is not None:
                 # Whatever ended the turn, what it delivers comes after the working signal.
-                await asyncio.wait((thinking,))
+                await thinking.settle()
 
     async def _answer(
         self,
@@ -102,7 +104,7 @@ class Answerer:
         begun: Begun,
         thread: SlackThread,
         log: TurnLog,
-        thinking: asyncio.Future[bool] | None,
+        thinking: BackgroundSignal | None,
         streaming: bool,
     ) -> Outcome:
         log.step("placeholder")
@@ -113,11 +115,13 @@ class Answerer:
         live = None
         if streaming:
             live = thread.live(
-                self.stream_interval, lambda ts: self._remember_placeholder(begun, ts), thinking
+                self.stream_interval,
+                lambda ts: self._remember_placeholder(begun, ts),
+                thinking.settle if thinking else None,
             )
         try:
             answer = await self._converse(msg, begun, settings, thread, live, thinking)
-        except _NothingShown:
+        except NothingShown:
             return Outcome.SLACK_ERROR
         except TurnTakenOver:
             return Outcome.TAKEN_OVER  # the replica that took it over answers; nothing to say
@@ -125,7 +129,7 @@ class Answerer:
             log.step("model")
             log.fields["error"] = type(exc).__name__
             if thinking is not None:
-                await asyncio.wait((thinking,))
+                await thinking.settle()
             await thread.deliver(_failure(exc, settings))
             await self.admission.finish_unanswered(msg, begun.lease)
             return Outcome.for_error(exc)
@@ -173,7 +177,7 @@ class Answerer:
         settings: TurnSettings,
         thread: SlackThread,
         live: LiveMessage | None,
-        thinking: asyncio.Future[bool] | None = None,
+        thinking: BackgroundSignal | None = None,
     ) -> ThreadReply:
         """The model call under the thread's lock; the answer and its bookkeeping are written in
         one round trip when it succeeds, and only once the working signal is up (`thinking`)."""
@@ -191,7 +195,7 @@ class Answerer:
                     vision=begun.effective.settings.vision,
                     on_delta=live.on_delta if live else None,
                 )
-                answer = await (asking if thinking is None else _while(thinking, asking))
+                answer = await (asking if thinking is None else thinking.answer_while(asking))
                 self.admission.queue_answered(turn.commit, msg, answer.reply.usage)
             return answer
         finally:
@@ -235,29 +239,6 @@ class Answerer:
         messages = render_answer(reply.text, reply.usage, reply.result.deployment, notes)
         messages[-1] = with_feedback(messages[-1], reply.result.deployment)  # 👍/👎 on the last
         return messages
-
-
-class _NothingShown(Exception):
-    """Slack refused the status line and the placeholder while Azure was asked: the answer
-    could not be shown, so it is not saved either."""
-
-
-async def _while(thinking: asyncio.Future[bool], asking: Awaitable[ThreadReply]) -> ThreadReply:
-    """The model's answer, asked while the working signal is set; abandoned (the call cancelled)
-    as soon as Slack has refused every signal, since the answer could not be posted either."""
-    answer = asyncio.ensure_future(asking)
-    try:
-        await asyncio.wait((thinking, answer), return_when=asyncio.FIRST_COMPLETED)
-        if thinking.done() and not thinking.result():
-            raise _NothingShown
-        reply = await answer
-        if not await thinking:
-            raise _NothingShown
-        return reply
-    finally:
-        if not answer.done():
-            answer.cancel()
-            await asyncio.wait((answer,))
 
 
 def _failure(exc: BotError, settings: TurnSettings) -> list[SlackMessage]:

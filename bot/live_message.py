@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -44,7 +44,7 @@ class LiveMessage:
         interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         on_created: Callable[[str], None] | None = None,
-        signal: asyncio.Future[bool] | None = None,
+        ready: Callable[[], Awaitable[bool]] | None = None,
         placeholder: Callable[[], str | None] | None = None,
     ) -> None:
         self.client = client
@@ -60,10 +60,11 @@ class LiveMessage:
         self._shown = ""
         self._last = -1e9
         self._task: asyncio.Task[None] | None = None
-        self._signal = signal
-        """The working signal still being set when the stream began: the first text waits for
-        it, then grows in its placeholder (`placeholder()`) if one was posted, and nothing is
-        shown if Slack refused every signal."""
+        self._ready = ready
+        """The working signal still being set when the stream began (`bot.working_signal`):
+        the first text waits until `ready()` says it may be shown, then grows in the signal's
+        placeholder (`placeholder()`) if one was posted; nothing is shown if Slack refused every
+        signal."""
         self._placeholder = placeholder
         self._refused = False
 
@@ -76,10 +77,9 @@ class LiveMessage:
 
     async def _after_signal(self) -> bool:
         """Wait for the working signal (once); False when nothing may be shown."""
-        if self._signal is not None:
-            signal, self._signal = self._signal, None
-            await asyncio.wait((signal,))
-            shown = not signal.cancelled() and signal.exception() is None and signal.result()
+        if self._ready is not None:
+            ready, self._ready = self._ready, None
+            shown = await ready()
             self._refused = not shown
             if shown and self.ts is None and self._placeholder is not None:
                 self.ts = self._placeholder()

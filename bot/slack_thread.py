@@ -18,9 +18,8 @@ Slack calls go through the injected client; a refused call (`SlackApiError`: `ch
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -81,12 +80,12 @@ class SlackThread:
         self,
         interval: float,
         on_created: Callable[[str], None],
-        signal: asyncio.Future[bool] | None = None,
+        ready: Callable[[], Awaitable[bool]] | None = None,
     ) -> LiveMessage:
         """A message that grows while the answer streams in: the placeholder, or (under a
         status line) a reply of its own, posted with the first text; then it stands for the
-        answer, and `on_created` gets its ts (kept with the turn for a takeover). With `signal`
-        (`show_thinking` still running), the first text waits for it."""
+        answer, and `on_created` gets its ts (kept with the turn for a takeover). With `ready`
+        (the working signal still being set), the first text waits for it."""
 
         def adopt(ts: str) -> None:
             self.placeholder = ts
@@ -99,7 +98,7 @@ class SlackThread:
             thread_ts=self.thread_ts,
             interval=interval,
             on_created=adopt,
-            signal=signal,
+            ready=ready,
             placeholder=lambda: self.placeholder,
         )
 

@@ -25,13 +25,16 @@ class Recorder:
 
 
 def live(client: Recorder, signal: asyncio.Future[bool], placeholder: str | None) -> LiveMessage:
+    async def ready() -> bool:
+        return await signal
+
     return LiveMessage(
         client,  # type: ignore[arg-type]
         channel="C1",
         ts=None,
         thread_ts="100.000001",
         interval=0.0,
-        signal=signal,
+        ready=ready,
         placeholder=lambda: placeholder,
     )
 
