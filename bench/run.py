@@ -329,6 +329,8 @@ class Runner:
                 out.overhead.append(
                     (final - item.sent - (call["finished"] - call["started"])) * 1000
                 )
+                out.before_azure.append((call["started"] - item.sent) * 1000)
+                out.after_azure.append((final - call["finished"]) * 1000)
                 if stream and msgs[0]["first_text"] is not None:
                     out.ttft.append((msgs[0]["first_text"] - item.sent) * 1000)
                     out.ttft_excess.append((msgs[0]["first_text"] - call["first_token"]) * 1000)
@@ -358,6 +360,10 @@ class Batch:
     max_in_flight: int = 0
     acks: list[float] = field(default_factory=list)
     overhead: list[float] = field(default_factory=list)
+    before_azure: list[float] = field(default_factory=list)
+    """Event sent → Azure request received, per turn (ms)."""
+    after_azure: list[float] = field(default_factory=list)
+    """Azure's answer finished → final reply at Slack, per turn (ms)."""
     ttft: list[float] = field(default_factory=list)
     ttft_excess: list[float] = field(default_factory=list)
     threads: list[str] = field(default_factory=list)
@@ -380,6 +386,9 @@ def level_of(name: str, target: str, batches: list[Batch], stream: bool = False)
         "overhead_p50_ms": pct(overhead, 50),
         "overhead_p95_ms": pct(overhead, 95),
         "overhead_p99_ms": pct(overhead, 99),
+        # the overhead's two parts: until Azure is asked, and after Azure has answered
+        "before_azure_p50_ms": pct([x for b in batches for x in b.before_azure], 50),
+        "after_azure_p50_ms": pct([x for b in batches for x in b.after_azure], 50),
         # answers per second while answers arrive (Azure's latency before the first is not in it)
         "throughput_turns_s": count / max(1e-9, sum(b.answering_seconds for b in batches)),
         "send_rate_s": count / max(1e-9, sum(b.send_seconds for b in batches)),
