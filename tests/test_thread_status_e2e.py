@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -144,25 +145,35 @@ def unstreamed_bot(
     proc.stop()
 
 
+def ask_while_the_status_is_slow(
+    bot: BotProcess, slack: FakeSlack, azure: FakeAzure, channel: str, team: str, text: str
+) -> tuple[Any, Any, list[Any]]:
+    """A first turn makes the status trusted in `team`; then setStatus takes 1 s and `text` is
+    asked. Returns Azure's call for it, the status call and the thread's chat.postMessage calls."""
+    warm = ask(bot, channel, team, "first")
+    final_thread(slack, channel, warm["ts"])
+    slack.delay("assistant.threads.setStatus", 1.0)
+    event = ask(bot, channel, team, text)
+    (reply,) = final_thread(slack, channel, event["ts"])
+    assert message_text(reply) == f"Answer to: Pat: {text}"
+    status = slack.calls_to("assistant.threads.setStatus")[-1]
+    assert status.args["thread_ts"] == event["ts"]
+    (call,) = [c for c in azure.completions if text in json.dumps(c.body)]
+    posts = [c for c in slack.calls_to("chat.postMessage") if c.args["thread_ts"] == event["ts"]]
+    return call, status, posts
+
+
 def test_where_the_status_works_azure_is_asked_while_it_is_set(
     unstreamed_bot: BotProcess, slack: FakeSlack, azure: FakeAzure
 ) -> None:
     """Once the status line worked in a workspace, a turn asks Azure without waiting for
     Slack's answer to setStatus (a round trip less before the model starts), and still posts
     the answer only after the status is up."""
-    bot = unstreamed_bot
-    warm = ask(bot, "CSTAT5", "TOVERLAP1", "first")
-    final_thread(slack, "CSTAT5", warm["ts"])
-    slack.delay("assistant.threads.setStatus", 1.0)
-    event = ask(bot, "CSTAT5", "TOVERLAP1", "second")
-    (reply,) = final_thread(slack, "CSTAT5", event["ts"])
-    assert message_text(reply) == "Answer to: Pat: second"
-    status = slack.calls_to("assistant.threads.setStatus")[-1]
-    assert status.args["thread_ts"] == event["ts"]
-    (call,) = [c for c in azure.completions if "second" in json.dumps(c.body)]
+    call, status, posts = ask_while_the_status_is_slow(
+        unstreamed_bot, slack, azure, "CSTAT5", "TOVERLAP1", "second"
+    )
     assert call.started < status.at + 0.9  # asked while Slack was still setting the status
-    post = [c for c in slack.calls_to("chat.postMessage") if c.args["thread_ts"] == event["ts"]]
-    assert post[0].at >= status.at + 1.0  # answered once the status was up
+    assert posts[0].at >= status.at + 1.0  # answered once the status was up
 
 
 def test_an_answer_that_cannot_be_shown_is_abandoned_and_not_saved(
@@ -195,15 +206,9 @@ def test_a_streamed_answer_asked_while_the_status_is_set_shows_its_text_after_it
 ) -> None:
     """Streaming, in a workspace where the status worked: Azure is asked at once, and the
     first streamed text (a reply of its own) is posted only once the status is up."""
-    warm = ask(bot, "CSTAT7", "TOVERLAP3", "first")
-    final_thread(slack, "CSTAT7", warm["ts"])
-    slack.delay("assistant.threads.setStatus", 1.0)
-    event = ask(bot, "CSTAT7", "TOVERLAP3", "streamed")
-    (reply,) = final_thread(slack, "CSTAT7", event["ts"])
-    assert message_text(reply) == "Answer to: Pat: streamed"
-    status = slack.calls_to("assistant.threads.setStatus")[-1]
-    (call,) = [c for c in azure.completions if "streamed" in json.dumps(c.body)]
+    call, status, posts = ask_while_the_status_is_slow(
+        bot, slack, azure, "CSTAT7", "TOVERLAP3", "streamed"
+    )
     assert call.body.get("stream") is True
     assert call.started < status.at + 0.9
-    posts = [c for c in slack.calls_to("chat.postMessage") if c.args["thread_ts"] == event["ts"]]
     assert len(posts) == 1 and posts[0].at >= status.at + 1.0
