@@ -156,11 +156,13 @@ class Admission:
         self._forgetting.add(task)
         task.add_done_callback(self._forgetting.discard)
 
-    def queue_answered(self, batch: Batch, msg: Incoming, usage: Usage | None) -> None:
+    def queue_answered(
+        self, batch: Batch, msg: Incoming, usage: Usage | None, lease: Lease
+    ) -> None:
         """Bookkeeping of an answered turn, added to the batch that saves its history (which
-        also ends its claims and journal entry): the usage."""
+        also ends its claims and journal entry): the usage, counted once per turn."""
         if usage is not None:
-            self.ledger.queue_record(batch, msg.team, msg.channel, msg.user, usage)
+            self.ledger.queue_record(batch, msg.team, msg.channel, msg.user, usage, lease.token)
 
     async def finish_unanswered(self, msg: Incoming, lease: Lease, *, engage: bool = True) -> None:
         """One round trip for a turn that saved nothing: its claims kept past Slack's retries,

@@ -196,7 +196,7 @@ class Answerer:
                     on_delta=live.on_delta if live else None,
                 )
                 answer = await (asking if thinking is None else thinking.answer_while(asking))
-                self.admission.queue_answered(turn.commit, msg, answer.reply.usage)
+                self.admission.queue_answered(turn.commit, msg, answer.reply.usage, begun.lease)
             return answer
         finally:
             if live is not None:

@@ -26,6 +26,8 @@ from bot.errors import redis_unavailable
 from bot.store import Batch, Keys, Result, Script
 
 RETENTION_SECONDS = 90 * 86_400
+COUNTED_MARK_SECONDS = 3_600
+"""How long a turn's "usage counted" mark lives: far beyond any re-send of its pipeline."""
 _RECORD = Script("record_usage")
 PERIODS = {"today": 1, "7d": 7, "30d": 30}
 
@@ -87,11 +89,15 @@ class UsageLedger:
         except ValueError:
             return 0
 
-    def queue_record(self, batch: Batch, team: str, channel: str, user: str, usage: Usage) -> None:
-        """Add the turn's counters (the fields in the module docstring) to `batch`."""
+    def queue_record(
+        self, batch: Batch, team: str, channel: str, user: str, usage: Usage, turn: str
+    ) -> None:
+        """Add the turn's counters (the fields in the module docstring) to `batch`; `turn` (its
+        token) makes them count once however often the pipeline is sent."""
+        day = self.now().date()
         _RECORD.queue(
             batch.pipe,
-            [self.keys.usage_day(team, self.now().date())],
+            [self.keys.usage_day(team, day), self.keys.usage_done(team, day, turn)],
             [
                 channel,
                 user,
@@ -99,6 +105,7 @@ class UsageLedger:
                 usage.completion_tokens,
                 usage.total_tokens,
                 RETENTION_SECONDS,
+                COUNTED_MARK_SECONDS,
             ],
         )
 

@@ -18,8 +18,11 @@ rules that keep the thread in order around it (`bot.answering` decides when to u
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+log = logging.getLogger("bot.turn")
 
 SIGNALS_IN_FLIGHT = 16
 """Working signals sent at once per process (see the module docstring)."""
@@ -42,7 +45,12 @@ class BackgroundSignal:
     async def _send(self, show: Callable[[], Awaitable[bool]], slots: asyncio.Semaphore) -> bool:
         async with slots:
             self.sent = True
-            return await show()
+            try:
+                return await show()
+            except Exception:
+                # Not a refusal (Slack said no such thing): the answer goes ahead without it.
+                log.exception("the working signal failed; answering without it")
+                return True
 
     def refused(self) -> bool:
         """Slack refused every signal (known once the signal came back)."""
@@ -77,3 +85,5 @@ class BackgroundSignal:
             if not answer.done():
                 answer.cancel()
                 await asyncio.wait((answer,))
+            elif not answer.cancelled():
+                answer.exception()  # retrieved: an answer abandoned for a refusal is not news

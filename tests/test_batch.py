@@ -10,9 +10,11 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from bot.chat_types import Usage
 from bot.errors import StoreUnavailable
-from bot.store import Batch
-from bot.store.batch import MAX_GROUPED_COMMANDS, MAX_PIPELINES_IN_FLIGHT
+from bot.store import Batch, Keys
+from bot.store.batch import MAX_GROUPED_COMMANDS, MAX_PIPELINES_IN_FLIGHT, _sender_of
+from bot.usage import UsageLedger
 
 
 @pytest.fixture
@@ -119,3 +121,52 @@ async def test_a_cancelled_waiting_batch_leaves_the_others_their_replies(
         await waiting
     last = MAX_PIPELINES_IN_FLIGHT + 2
     assert await incr_and_get(redis_client, "k") == (last, str(last))
+
+
+async def test_a_turns_usage_counts_once_however_often_its_pipeline_is_sent(
+    redis_client: Redis,
+) -> None:
+    """redis-py sends a pipeline again when a reply was lost, and a grouped pipeline carries
+    other turns' commands too: a turn's usage is counted once, by its token."""
+    ledger = UsageLedger(redis_client, Keys())
+    for token in ("turn-1", "turn-1", "turn-2"):
+        batch = Batch(redis_client)
+        ledger.queue_record(batch, "T1", "C1", "U1", Usage(10, 5, 15), token)
+        await batch.run()
+    assert await ledger.user_today("T1", "U1") == 30
+
+
+async def test_a_batch_that_cannot_be_encoded_fails_alone_in_its_group(
+    redis_client: Redis, executions: list[int]
+) -> None:
+    """A command redis-py cannot encode (None) fails before anything is written: the group is
+    sent again batch by batch, so only that batch fails."""
+
+    async def unencodable() -> None:
+        batch = Batch(redis_client)
+        batch.pipe.set("bad", None)  # type: ignore[arg-type]
+        batch.step(lambda replies: replies[0])
+        await batch.run()
+
+    calls = [incr_and_get(redis_client, f"k{i}") for i in range(10)]
+    calls.insert(MAX_PIPELINES_IN_FLIGHT + 2, unencodable())  # among the batches that wait
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(failed) == 1 and isinstance(failed[0], StoreUnavailable)
+    assert all(o == (1, "1") for o in outcomes if not isinstance(o, BaseException))
+
+
+async def test_a_group_cancelled_before_it_starts_frees_its_slot_and_its_waiters(
+    redis_client: Redis,
+) -> None:
+    sender = _sender_of(Batch(redis_client).pipe)
+    sender._in_flight = MAX_PIPELINES_IN_FLIGHT  # every slot taken
+    waiting = asyncio.ensure_future(incr_and_get(redis_client, "k"))
+    await asyncio.sleep(0)
+    sender._done()  # a slot comes back: the waiting batch's group task is made ...
+    for task in list(sender._running):
+        task.cancel()  # ... and cancelled before its first step
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(waiting, 2)  # (it waited forever when the slot leaked)
+    await asyncio.sleep(0)
+    assert sender._in_flight == MAX_PIPELINES_IN_FLIGHT - 1

@@ -42,6 +42,7 @@ SAMPLE_ARGS: dict[str, Any] = {
     "state": "someStateValue1234",
     "ts": "1700000001.000100",
     "event_id": "Ev0001",
+    "token": "0123456789abcdef",
 }
 
 
@@ -76,7 +77,9 @@ async def fill(redis: Redis, team: str) -> set[str]:
     store = ThreadStore(redis, KEYS, ttl_seconds=100)
     async with store.turn(thread, 10) as turn:
         turn.save({"role": "user", "content": "q"}, {"role": "assistant", "content": "a"})
-        UsageLedger(redis, KEYS).queue_record(turn.commit, team, "C1", "U1", Usage(1, 2, 3))
+        UsageLedger(redis, KEYS).queue_record(
+            turn.commit, team, "C1", "U1", Usage(1, 2, 3), "turn-token"
+        )
     batch = Batch(redis)
     store.queue_engage(batch, thread)
     batch.step(lambda _: None)

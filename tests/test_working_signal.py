@@ -65,3 +65,14 @@ async def test_settle_says_whether_the_answer_may_be_shown() -> None:
     assert await accepted.settle() is True
     await asyncio.sleep(0)
     assert await refused.settle() is False
+
+
+async def test_a_signal_that_fails_is_logged_and_the_answer_goes_ahead(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken() -> bool:
+        raise OSError("Slack unreachable")
+
+    signal = BackgroundSignal(broken, asyncio.Semaphore(1))
+    assert await signal.answer_while(answer_after(0.01)) == "answer"
+    assert "the working signal failed" in caplog.text

@@ -22,6 +22,7 @@ pipeline by node itself).
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -29,8 +30,12 @@ from typing import Any, Generic, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import DataError
 
 from bot.errors import redis_unavailable
+
+UNENCODABLE = (DataError, UnicodeEncodeError)
+"""What redis-py raises for a command it cannot encode, before anything is written."""
 
 MAX_GROUPED_COMMANDS = 200
 """Commands per grouped pipeline: bounds one write and the replies one batch may wait behind."""
@@ -144,28 +149,50 @@ class _Sender:
             self._in_flight += 1
             task = asyncio.ensure_future(self._send_group(group))
             self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            # A callback, not a `finally`: it runs even for a task cancelled before it started.
+            task.add_done_callback(functools.partial(self._group_done, group))
+
+    def _group_done(self, group: list[Waiter], task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if task.cancelled():
+            for _, waiter in group:
+                waiter.cancel()
+        self._done()
 
     async def _send_group(self, group: list[Waiter]) -> None:
         try:
             replies = await self._execute([c for commands, _ in group for c in commands])
-        except asyncio.CancelledError:
-            for _, waiter in group:
-                waiter.cancel()
-            raise
+        except UNENCODABLE:
+            # Nothing was sent (commands are encoded before the write): each batch goes alone,
+            # so only the one that cannot be encoded fails.
+            for commands, waiter in group:
+                try:
+                    alone = await self._execute(commands)
+                except Exception as exc:
+                    _settle(waiter, exc)
+                else:
+                    _settle(waiter, alone)
+            return
         except Exception as exc:
             for _, waiter in group:
-                if not waiter.done():
-                    waiter.set_exception(exc)
+                _settle(waiter, exc)
             return
-        finally:
-            self._done()
         start = 0
         for commands, waiter in group:
             stop = start + len(commands)
-            if not waiter.done():  # a waiter cancelled meanwhile; its commands ran all the same
-                waiter.set_result(replies[start:stop])
+            _settle(waiter, replies[start:stop])
             start = stop
+
+
+def _settle(waiter: asyncio.Future[list[Any]], outcome: list[Any] | Exception) -> None:
+    """Hand a waiting batch its replies or its error (unless it was cancelled meanwhile; its
+    commands ran all the same)."""
+    if waiter.done():
+        return
+    if isinstance(outcome, Exception):
+        waiter.set_exception(outcome)
+    else:
+        waiter.set_result(outcome)
 
 
 _senders: weakref.WeakKeyDictionary[Any, _Sender] = weakref.WeakKeyDictionary()

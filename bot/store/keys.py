@@ -23,6 +23,7 @@ cluster without cross-slot commands.
 | ``{p}v1:cfg:<team>:ch:<channel>``   | hash   | one channel's overrides, setting → JSON value | none                 |
 | ``{p}v1:cfg:<team>:ver``            | string | bumped by every settings change (caches)      | none                 |
 | ``{p}v1:usage:<team>:<YYYYMMDD>``   | hash   | the day's token counters (see `bot.usage`)    | 90 days              |
+| ``{p}v1:usagedone:<team>:{<usage key>}:<token>`` | string | a turn's usage is counted (a re-sent pipeline counts it once) | 1 h |
 | ``{p}v1:person:<team>:<user>``      | string | a person's display name (`users.info`)        | about a day          |
 | ``{p}v1:deploy:<endpoint>:<name>``  | hash   | what a deployment takes: reasoning, model     | 7 days, per finding  |
 | ``{p}v1:nostatus:<team>``           | string | Slack's refusal of the thread status line     | a day                |
@@ -125,6 +126,10 @@ class Keys:
 
     def usage_day(self, team: str, day: dt.date) -> str:
         return f"{self.base}usage:{team}:{day:%Y%m%d}"
+
+    def usage_done(self, team: str, day: dt.date, token: str) -> str:
+        """A turn's usage already counted; tagged with the whole day key, so it shares its slot."""
+        return f"{self.base}usagedone:{team}:{{{self.usage_day(team, day)}}}:{token}"
 
     def person(self, team: str, user: str) -> str:
         return f"{self.base}person:{team}:{user}"
