@@ -93,7 +93,8 @@ def test_opening_the_pane_greets_once_and_offers_the_configured_prompts(
     (greeting,) = final_thread(slack, "DPANE1", thread_ts)
     assert "Hi <@U0000USER>" in message_text(greeting)
     assert greeting["metadata"]["event_type"] == "slackgpt_notice"
-    assert slack.suggested[("DPANE1", thread_ts)] == [
+    # The prompts are set right after the greeting is posted: wait for them, do not race them.
+    assert wait_until(lambda: slack.suggested.get(("DPANE1", thread_ts))) == [
         {"title": "Summarize", "message": "Summarize this channel, please"},
         {"title": "Plan my day", "message": "What should I do first today?"},
     ]
