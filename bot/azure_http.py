@@ -91,11 +91,12 @@ class AzureHttp:
     async def post(self, url: httpx.URL, body: dict[str, Any]) -> httpx.Response:
         """POST with retries; returns an open (streamed) 2xx response or raises a mapped error."""
         content = orjson.dumps(body)
+        stream = bool(body.get("stream"))
         retries = 0
         waited = 0.0
         rotated = False
         while True:
-            outcome = await self._attempt(url, content)
+            outcome = await self._attempt(url, content, stream)
             if isinstance(outcome, httpx.Response):
                 return outcome
             if outcome.status == 401 and not rotated and self.auth.rotate():
@@ -112,11 +113,15 @@ class AzureHttp:
             retries += 1
             waited += delay
 
-    async def _attempt(self, url: httpx.URL, content: bytes) -> httpx.Response | _Failure:
+    async def _attempt(
+        self, url: httpx.URL, content: bytes, stream: bool
+    ) -> httpx.Response | _Failure:
         headers = {**_BASE_HEADERS, **await self.auth.header()}
         try:
             if isinstance(self._transport, AzureTransport):
-                response = await self._transport.post(str(url), content, headers, self._timeout)
+                response = await self._transport.post(
+                    str(url), content, headers, self._timeout, stream=stream
+                )
             else:
                 request = httpx.Request(
                     "POST",

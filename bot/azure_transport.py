@@ -38,10 +38,13 @@ class AzureTransport(AiohttpTransport):
         content: bytes,
         headers: dict[str, str],
         timeouts: dict[str, Any],
+        *,
+        stream: bool = True,
     ) -> httpx.Response:
         """POST `content` and return the open (streamed) response; `timeouts` is httpx's timeout
         extension. Failures raise httpx's `TransportError` kinds, as `handle_async_request`
-        does."""
+        does. Without `stream`, the body is read here, whole, and the connection given back at
+        once: an answer that is one small JSON needs no stream to iterate and close."""
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
         parsed = self._urls.get(url)
@@ -57,6 +60,14 @@ class AzureTransport(AiohttpTransport):
                 auto_decompress=False,  # httpx decodes, as for any httpx response
                 timeout=self._timeout_of(timeouts),
             ).__aenter__()
+            if not stream:
+                try:
+                    body = await response.read()
+                finally:
+                    response.release()
+                return httpx.Response(
+                    status_code=response.status, headers=response.raw_headers, content=body
+                )
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
