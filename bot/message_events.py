@@ -23,7 +23,10 @@ starts by mentioning someone else: then it is addressed to them and only recorde
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -172,6 +175,34 @@ class Recorder:
     def __init__(self, store: ThreadStore, metrics: Metrics) -> None:
         self.store = store
         self.metrics = metrics
+        self._pending: dict[str, list[asyncio.Future[None]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def in_order(self, meant: Incoming | Observed | None) -> AsyncIterator[None]:
+        """Apply a change to a thread (a message kept, edited, deleted) only after what the
+        thread's earlier events asked (admissions and changes) is done, in the order the events
+        arrived at this replica. The place is taken before anything is awaited (in the ack's
+        pass of the event loop), so a message and its edit reach Redis in Slack's order even
+        when the first has to wait for a connection (a new one, a health check) or for a shared
+        pipeline (`bot.store.batch`). Admissions do not wait for each other: the thread's queue
+        orders their turns by the messages' ts."""
+        if meant is None:
+            yield
+            return
+        thread = meant.thread_id if isinstance(meant, Incoming) else meant.thread
+        pending = self._pending.setdefault(thread, [])
+        earlier = [f for f in pending if not f.done()]
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        pending.append(mine)
+        try:
+            if isinstance(meant, Observed) and earlier:
+                await asyncio.wait(earlier)
+            yield
+        finally:
+            mine.set_result(None)
+            pending.remove(mine)
+            if not pending and self._pending.get(thread) is pending:
+                del self._pending[thread]
 
     async def apply(self, change: Observed) -> bool:
         """True when the thread changed (it is one the bot is in, and the message was there)."""

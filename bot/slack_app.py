@@ -162,13 +162,14 @@ class Events:
         meant = classify(event, body, delivery)
 
         async def work() -> None:
-            if isinstance(meant, Incoming):
-                admitted = await self.runner.admit(meant)
-                if admitted is not None:
-                    progress = progress_client or self.workspaces.progress_for(client)
-                    self.runner.start(admitted, client, progress)
-            elif meant is not None:
-                await self.recorder.apply(meant)
+            async with self.recorder.in_order(meant):
+                if isinstance(meant, Incoming):
+                    admitted = await self.runner.admit(meant)
+                    if admitted is not None:
+                        progress = progress_client or self.workspaces.progress_for(client)
+                        self.runner.start(admitted, client, progress)
+                elif meant is not None:
+                    await self.recorder.apply(meant)
 
         return work
 

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from bot import message_events
 from bot.admission import Admitted
 from bot.slack_app import SUBSCRIPTIONS, Events, event_team
 from bot.slack_identity import BotIdentity
@@ -62,10 +63,12 @@ def known_identity() -> BotIdentity:
     return identity
 
 
-class Recorder:
-    """Keeps the thread changes (records, edits, deletions) the events handed over."""
+class Recorder(message_events.Recorder):
+    """Keeps the thread changes (records, edits, deletions) the events handed over, in the
+    real recorder's order."""
 
     def __init__(self) -> None:
+        super().__init__(None, None)  # type: ignore[arg-type]
         self.changes: list[Any] = []
 
     async def apply(self, change: Any) -> bool:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bot.incoming import Incoming
-from bot.message_events import Delivery, Observed, classify
+from bot.message_events import Delivery, Observed, Recorder, classify
+from bot.metrics import Metrics
 
 BOT = "UBOT"
 DELIVERY = Delivery(bot_user_id=BOT, team_id="T1")
@@ -170,3 +172,39 @@ def test_deleting_an_answer_of_the_bots_is_told_apart_from_its_placeholders() ->
     assert (meant.action, meant.thread) == ("delete_answer", "T1:C1:100.000001")
     assert meant.message["content"] == "the primary is eu-west"
     assert deleted(thinking) is None
+
+
+class SlowStore:
+    """Stands in for the thread store: the first write waits (a new connection, say)."""
+
+    def __init__(self) -> None:
+        self.applied: list[str] = []
+
+    async def record(self, thread: str, message: Any) -> bool:
+        await asyncio.sleep(0.05)
+        self.applied.append(f"record {message['content']}")
+        return True
+
+    async def edit(self, thread: str, message: Any) -> bool:
+        self.applied.append(f"edit {message['content']}")
+        return True
+
+
+async def test_a_threads_changes_apply_in_the_order_their_events_came() -> None:
+    """A message whose write has to wait, then its edit: the edit waits for it (else the edit
+    finds nothing and the original text stays); another thread does not wait."""
+    store = SlowStore()
+    recorder = Recorder(store, Metrics())  # type: ignore[arg-type]
+
+    async def apply(change: Observed) -> None:
+        async with recorder.in_order(change):
+            await recorder.apply(change)
+
+    said = {"id": "1.1", "role": "user", "content": "eu-west-1"}
+    first = asyncio.ensure_future(apply(Observed("record", "T:C:1", said)))  # type: ignore[arg-type]
+    edited = {**said, "content": "eu-north-1"}
+    second = asyncio.ensure_future(apply(Observed("edit", "T:C:1", edited)))  # type: ignore[arg-type]
+    other = asyncio.ensure_future(apply(Observed("edit", "T:C:2", said)))  # type: ignore[arg-type]
+    await asyncio.gather(first, second, other)
+    assert store.applied == ["edit eu-west-1", "record eu-west-1", "edit eu-north-1"]
+    assert recorder._pending == {}
