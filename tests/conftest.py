@@ -73,14 +73,21 @@ def fake_azure() -> Iterator[FakeAzure]:
     server.stop()
 
 
-@pytest.fixture
-def azure(fake_azure: FakeAzure) -> FakeAzure:
-    """The session's fake Azure, with no queued faults and no recorded requests."""
+def _reset(fake_azure: FakeAzure) -> None:
     fake_azure.clear()
     fake_azure.first_token_delay = fake_azure.token_delay = 0.0
     fake_azure.context_window = 1_000_000
     fake_azure.answer = default_answer
-    return fake_azure
+
+
+@pytest.fixture
+def azure(fake_azure: FakeAzure) -> Iterator[FakeAzure]:
+    """The session's fake Azure, with no queued faults and no recorded requests, and its
+    default answer and speed; put back after the test too, for the tests (on the same xdist
+    worker) that use the session's fake directly."""
+    _reset(fake_azure)
+    yield fake_azure
+    _reset(fake_azure)
 
 
 @pytest.fixture(scope="session")

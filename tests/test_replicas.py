@@ -34,12 +34,10 @@ FIGURES: dict[str, object] = {}
 
 
 @pytest.fixture
-def replicas(
-    fake_azure: FakeAzure, fake_slack: FakeSlack, redis_url: str
-) -> Iterator[list[BotProcess]]:
-    fake_azure.clear()
-    fake_slack.clear()
-    env = bot_env(fake_azure, fake_slack, redis_url, BOT_STREAM="false", BOT_LOG_LEVEL="WARNING")
+def replicas(azure: FakeAzure, slack: FakeSlack, redis_url: str) -> Iterator[list[BotProcess]]:
+    """Three replicas against the session's fakes, reset to their defaults (`azure`, `slack`:
+    an earlier test file on this worker may have changed the fake Azure's answer)."""
+    env = bot_env(azure, slack, redis_url, BOT_STREAM="false", BOT_LOG_LEVEL="WARNING")
     procs = [BotProcess(env) for _ in range(3)]
     for p in procs:
         p.wait_ready()
