@@ -5,8 +5,8 @@ It sends through the transport rather than an `httpx.AsyncClient`: the client la
 jar, auth flow, redirect loop and URL merging cost about half of the CPU of each call in the
 benchmark's profile, and a call to Azure needs none of them (no cookies, no redirects, auth is one
 header). On the bot's own transport it uses its direct POST (`bot.azure_transport`); on any other
-(`httpx.MockTransport` in tests) `handle_async_request`. Timeouts travel in the request's `timeout` extension, as the
-client would send them; `httpx.MockTransport` still works in tests.
+(`httpx.MockTransport` in tests), `handle_async_request`, with the timeouts in the request's
+`timeout` extension, as the client would send them.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ Slack facts this relies on:
   HTTP 5xx), and errors about this one channel or token (`channel_not_found`, `not_in_channel`,
   `is_archived`, `invalid_auth`, `token_revoked`, `account_inactive`). Those are not
   remembered: that turn falls back to the placeholder message. For the channel and token
-  errors, posting the placeholder then fails the same way and ends the turn before Azure is
-  asked.
+  errors, posting the placeholder then fails the same way and ends the turn: before Azure is
+  asked, or (where the status had worked lately and Azure was asked meanwhile,
+  `bot.working_signal`) with the Azure call cancelled and nothing saved.
 
 A refusal is kept in Redis (`Keys.status_refused`) for `refusal_ttl` seconds (a day), so every
 replica falls back at once and Slack is asked again the next day. Each process also caches what it
